@@ -1,0 +1,57 @@
+# facestyle: one command to run the app, one to test it. Both create .venv when missing and
+# re-install only when pyproject.toml changes (stamp files), so a second run starts fast.
+
+PYTHON    ?= python3.11
+VENV      ?= .venv
+BIN       := $(VENV)/bin
+PY        := $(BIN)/python
+PIP       := $(PY) -m pip
+# The torch build this machine keeps on disk; override on other machines, e.g. TORCH_SPEC=torch
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+PYTEST_ARGS ?=
+
+.PHONY: run test bench dist lint clean screenshot
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip >/dev/null
+
+$(VENV)/.stamp-torch: | $(PY)
+	$(PIP) install $(TORCH_SPEC)
+	touch $@
+
+$(VENV)/.stamp-run: pyproject.toml $(VENV)/.stamp-torch
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-run
+	$(PIP) install -e '.[test]'
+	touch $@
+
+$(VENV)/.stamp-dist: pyproject.toml $(VENV)/.stamp-run
+	$(PIP) install -e '.[dist]'
+	touch $@
+
+run: $(VENV)/.stamp-run
+	$(BIN)/facestyle
+
+test: $(VENV)/.stamp-test
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.stamp-test
+	$(BIN)/ruff check desktop tests bench
+	$(BIN)/lint-imports
+
+bench: $(VENV)/.stamp-test
+	@set -e; for script in bench/*.py; do [ -e "$$script" ] || continue; \
+		echo "== $$script"; QT_QPA_PLATFORM=offscreen $(PY) $$script; done
+
+dist: $(VENV)/.stamp-dist
+	$(BIN)/pyinstaller --noconfirm --clean build.spec
+
+screenshot: $(VENV)/.stamp-run
+	$(BIN)/facestyle gui --screenshot docs/screenshot-checkin.png --tab checkin
+	$(BIN)/facestyle gui --screenshot docs/screenshot-style.png --tab style
+
+clean:
+	rm -rf build dist .pytest_cache .ruff_cache

@@ -1,0 +1,58 @@
+"""The ``facestyle`` command: the GUI by default, and headless subcommands.
+
+Each subcommand lives in its own module under ``desktop.commands`` and registers itself
+through a ``register(subparsers)`` function; add a module name to :data:`COMMAND_MODULES`
+to plug one in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from desktop import __version__
+from desktop.errors import FacestyleError
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "desktop.commands.gui",
+    "desktop.commands.doctor",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facestyle",
+        description="Webcam check-in by one-shot face recognition, and neural style painting."
+        " Without a command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"facestyle {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["gui", *(argv or [])])
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG)
+    try:
+        return int(args.func(args) or 0)
+    except FacestyleError as exc:
+        print(f"facestyle: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(exc.hint, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("facestyle: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

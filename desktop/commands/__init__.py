@@ -1,0 +1,1 @@
+"""Subcommands of the ``facestyle`` CLI, one module each (see :mod:`desktop.cli`)."""
