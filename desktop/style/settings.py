@@ -1,0 +1,85 @@
+"""The settings of one style-transfer job, and what each iteration reports.
+
+These two dataclasses are the contract between the optimisation loop
+(``desktop.style.optimize``), the Style tab and ``facestyle stylize``: the UI and the CLI
+build a :class:`StyleSettings`, the loop yields one :class:`IterationReport` per
+iteration. Both round-trip through JSON (presets, PNG metadata, ``--report``).
+
+Objective (course notation):
+    J(G) = alpha * J_content(C, G) + beta * sum_l lambda_l * J_style^[l](S, G) + tv * TV(G)
+    J_content = 1/2 ||a[l](C) - a[l](G)||^2 at ``content_layer``
+    J_style^[l] = 1/(2 n_H n_W n_C)^2 * sum_kk' (G_kk'(S) - G_kk'(G))^2,
+    G_kk' = sum_ij a_ijk a_ijk'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+DEFAULT_STYLE_LAYERS: dict[str, float] = {
+    "relu1_1": 0.2,
+    "relu2_1": 0.2,
+    "relu3_1": 0.2,
+    "relu4_1": 0.2,
+    "relu5_1": 0.2,
+}
+
+
+@dataclass
+class StyleSettings:
+    """Everything that decides the result of a job (with the images themselves)."""
+
+    alpha: float = 1.0  # content weight
+    beta: float = 1e4  # style weight (tuned by the style work to look good by default)
+    content_layer: str = "relu4_2"
+    style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
+    style_blend: list[float] | None = None  # one weight per style image; None = equal
+    size: int = 512  # longest side of G, pixels
+    iterations: int = 300
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    lr: float = 1.0  # Adam learning rate (L-BFGS uses its own line search)
+    init: Literal["content", "noise", "style"] = "content"
+    tv_weight: float = 0.0
+    seed: int = 0
+    preserve_colors: bool = False
+    pooling: Literal["max", "avg"] = "max"
+    multiscale: bool = False  # coarse-to-fine
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto | fp32 | bf16
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StyleSettings:
+        """Build from a dict; unknown keys are ignored so old presets keep loading."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class IterationReport:
+    """What the loop yields after each iteration (losses are the *weighted* terms)."""
+
+    iteration: int  # 1-based
+    total_iterations: int
+    image: np.ndarray  # G as (H, W, 3) uint8 RGB
+    content: float  # alpha * J_content
+    style: float  # beta * sum_l lambda_l J_style^[l]
+    tv: float  # tv_weight * TV(G)
+    total: float  # J(G)
+    seconds: float  # this iteration's own wall time
+    device: str = ""
+    precision: str = ""
+    scale_index: int = 0  # which coarse-to-fine scale (0 when single scale)
+
+    def losses(self) -> dict[str, float]:
+        return {"content": self.content, "style": self.style, "tv": self.tv, "total": self.total}
