@@ -270,10 +270,10 @@ def _warp_bilinear(source: np.ndarray, chip_to_source: np.ndarray, rows: int, co
     warped += 1e-3
     chip = np.clip(warped, 0, 255, out=warped).astype(np.uint8)
     if not _maps_inside(chip_to_source, rows, cols, w, h):
+        (ax, bx, cx), (ay, by, cy) = chip_to_source
         xs = np.arange(cols, dtype=np.float64)[None, :]
         ys = np.arange(rows, dtype=np.float64)[:, None]
-        fx = np.floor(chip_to_source[0, 0] * xs + (chip_to_source[0, 1] * ys + chip_to_source[0, 2]))
-        fy = np.floor(chip_to_source[1, 0] * xs + (chip_to_source[1, 1] * ys + chip_to_source[1, 2]))
+        fx, fy = np.floor(ax * xs + (bx * ys + cx)), np.floor(ay * xs + (by * ys + cy))
         chip[(fx < 0) | (fy < 0) | (fx + 1 >= w) | (fy + 1 >= h)] = 0
     return chip
 
@@ -285,8 +285,8 @@ def _maps_inside(affine: np.ndarray, rows: int, cols: int, w: int, h: int) -> bo
     rounding) covers the whole chip.
     """
     corners = np.array([[0, 0, 1], [cols - 1, 0, 1], [0, rows - 1, 1], [cols - 1, rows - 1, 1]])
-    mapped = corners @ affine.T
-    return bool(np.all(mapped >= 1) and np.all(mapped[:, 0] < w - 2) and np.all(mapped[:, 1] < h - 2))
+    x, y = (corners @ affine.T).T
+    return bool(np.all(x >= 1) and np.all(y >= 1) and np.all(x < w - 2) and np.all(y < h - 2))
 
 
 def _round_half_away(value: float) -> int:
