@@ -188,6 +188,13 @@ def test_cache_is_written_reused_and_rebuilt(synthetic, facestyle_home: Path) ->
     np.testing.assert_array_equal(rebuilt.split_thresh, first.split_thresh)
     with np.load(cached[0]) as npz:
         assert npz["leaf_values"].shape == first.leaf_values.shape
+        arrays = dict(npz)
+    # A readable cache whose arrays do not fit together is not trusted either.
+    arrays["anchor_idx"] = arrays["anchor_idx"] + 100
+    np.savez(cached[0], **arrays)
+    assert first.is_consistent()
+    again = ShapePredictor.load(path)
+    np.testing.assert_array_equal(again.anchor_idx, first.anchor_idx)
 
 
 # -- the real model ------------------------------------------------------------------

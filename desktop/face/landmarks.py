@@ -93,6 +93,21 @@ class ShapePredictor:
     def depth(self) -> int:
         return int(self.split_idx1.shape[2] + 1).bit_length() - 1
 
+    def is_consistent(self) -> bool:
+        """Whether the arrays have the shapes and index ranges described above."""
+        c, t, s = self.split_idx1.shape
+        p, f = self.num_parts, self.deltas.shape[1]
+        return (
+            self.initial_shape.shape == (p, 2)
+            and self.split_idx2.shape == self.split_thresh.shape == (c, t, s)
+            and self.leaf_values.shape == (c, t, s + 1, p, 2)
+            and self.anchor_idx.shape == (c, f)
+            and self.deltas.shape == (c, f, 2)
+            and (s + 1) & s == 0
+            and all(np.all((a >= 0) & (a < f)) for a in (self.split_idx1, self.split_idx2))
+            and bool(np.all((self.anchor_idx >= 0) & (self.anchor_idx < p)))
+        )
+
     # -- loading ----------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path | None = None, *, use_cache: bool = True) -> ShapePredictor:
@@ -380,7 +395,10 @@ def _read_cache(path: Path) -> ShapePredictor | None:
         return None
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return ShapePredictor(**{f.name: npz[f.name] for f in fields(ShapePredictor)})
+            predictor = ShapePredictor(**{f.name: npz[f.name] for f in fields(ShapePredictor)})
+        if not predictor.is_consistent():
+            raise ValueError("arrays of unexpected shapes")
+        return predictor
     except Exception as exc:  # a damaged cache is rebuilt, never fatal
         log.warning("ignoring unreadable landmark cache %s: %s", path, exc)
         return None
