@@ -95,7 +95,7 @@ def load_rgb(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             raise ImageError(f"{name} is not an image file this app can read.") from exc
         except (OSError, SyntaxError, ValueError) as exc:
             raise ImageError(f"{name} is damaged or truncated: {exc}") from exc
-    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+    return np.array(rgb, dtype=np.uint8)  # a writable copy: callers draw on it
 
 
 def downscale_to(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

@@ -18,6 +18,7 @@ def test_grayscale_palette_cmyk_become_rgb():
     gray = Image.fromarray(np.full((4, 5), 77, np.uint8), "L")
     out = load_rgb(encode(gray))
     assert out.shape == (4, 5, 3) and out.dtype == np.uint8 and (out == 77).all()
+    assert out.flags.writeable  # callers (overlays, OpenCV) draw on it in place
     pal = gray.convert("P")
     assert load_rgb(encode(pal)).shape == (4, 5, 3)
     cmyk = Image.new("CMYK", (3, 2), (0, 255, 255, 0))  # pure red in CMYK
