@@ -37,55 +37,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from desktop.face.matching import Matcher  # noqa: E402
-from desktop.face.types import DEFAULT_TAU, Face  # noqa: E402
+from desktop.face.types import DEFAULT_TAU  # noqa: E402
 from desktop.imageio import load_rgb  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_engine import load_engine  # noqa: E402
+
 MARGINS = (0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.08, 0.10)
-
-
-class DlibEngine:
-    """FaceEngineLike over dlib-bin, the reference implementation (bench use only)."""
-
-    model_id = "dlib-reference"
-
-    def __init__(self) -> None:
-        import dlib
-
-        from desktop import model_files
-
-        self._dlib = dlib
-        self._detector = dlib.get_frontal_face_detector()
-        self._shapes = dlib.shape_predictor(str(model_files.require(model_files.FACE_LANDMARKS)))
-        self._net = dlib.face_recognition_model_v1(str(model_files.require(
-            model_files.FACE_ENCODER)))
-
-    def detect(self, image: np.ndarray) -> list[Face]:
-        dlib = self._dlib
-        image = np.ascontiguousarray(image)
-        rects = self._detector(image, 1)
-        faces = []
-        for r in rects:
-            shape = self._shapes(image, r)
-            chip = np.asarray(dlib.get_face_chip(image, shape, size=150, padding=0.25))
-            pts = np.array([[p.x, p.y] for p in shape.parts()], np.float32)
-            faces.append(Face((r.left(), r.top(), r.width(), r.height()), 1.0, pts, chip))
-        return faces
-
-    def embed(self, chips: np.ndarray) -> np.ndarray:
-        return np.array([np.array(self._net.compute_face_descriptor(np.ascontiguousarray(c)))
-                         for c in chips], np.float32)
-
-
-def load_engine(kind: str):
-    if kind in ("auto", "facestyle"):
-        try:
-            from desktop.face.api import FaceEngine
-
-            return FaceEngine()
-        except ImportError:
-            if kind == "facestyle":
-                raise
-    return DlibEngine()
 
 
 def labelled_stills(data: Path) -> list[tuple[str, Path]]:
