@@ -157,7 +157,7 @@ def measure(n: int, rng: np.random.Generator, repeats: int, naive_max: int) -> b
 def run(sizes: list[int], repeats: int, naive_max: int, seed: int) -> int:
     from desktop.face import matching
 
-    torch = matching._torch
+    torch = matching._torch()
     backend = (f"torch {torch.__version__} addmm on {torch.get_num_threads()} thread(s) above "
                f"{matching._SMALL_PRODUCT} query-template pairs, numpy einsum below"
                if torch is not None else "numpy only")

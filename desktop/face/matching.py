@@ -33,6 +33,7 @@ number of threads; a changed gallery or setting gives a new instance (cheap for 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,11 +42,6 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from desktop.face.types import DEFAULT_TAU, EMBEDDING_DIM
-
-try:  # torch is a dependency of the app; the matcher also works without it
-    import torch as _torch
-except ImportError:  # pragma: no cover
-    _torch = None
 
 #: Default open-set margin in d: the nearest other person must be at least this much
 #: further than the nearest one. See README ("Open-set margin") for the faces-dev figures.
@@ -166,14 +162,25 @@ def _sq_minus_2dot(q: np.ndarray, emb: np.ndarray, sq: np.ndarray) -> np.ndarray
     intra-op thread pool the encoder already uses, rather than a second pool of BLAS
     threads competing for the same cores.
     """
-    if _torch is None or q.shape[0] * emb.shape[0] <= _SMALL_PRODUCT:
+    torch = _torch() if q.shape[0] * emb.shape[0] > _SMALL_PRODUCT else None
+    if torch is None:
         dots = np.einsum("ij,kj->ik", q, emb)
         dots *= -2.0
         dots += sq
         return dots
-    out = _torch.addmm(_torch.from_numpy(sq), _torch.from_numpy(q), _torch.from_numpy(emb).T,
-                       beta=1.0, alpha=-2.0)
+    out = torch.addmm(torch.from_numpy(sq), torch.from_numpy(q), torch.from_numpy(emb).T,
+                      beta=1.0, alpha=-2.0)
     return out.numpy()
+
+
+@functools.cache
+def _torch():
+    """torch, imported on first use of a large product (None when not installed)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency of the app
+        return None
+    return torch
 
 
 def _as_queries(queries: np.ndarray) -> np.ndarray:
