@@ -408,3 +408,29 @@ def test_shared_gallery_under_concurrent_threads(gallery, engine):
     assert errors == []
     assert gallery.count_checkins() == 100
     assert len(gallery.templates()) == 8
+
+
+def test_wrong_pins_lock_pin_entry(gallery):
+    from desktop.store import PinLockedError
+
+    gallery.set_pin("2468")
+    t0 = 1_000_000.0
+    for _ in range(4):
+        assert not gallery.verify_pin("0000", now=t0)
+    assert gallery.pin_lockout_remaining(t0) == 0
+    assert not gallery.verify_pin("0000", now=t0)  # the 5th: locked for 30 s
+    assert gallery.pin_lockout_remaining(t0) == pytest.approx(30.0)
+    with pytest.raises(PinLockedError, match="Try again in 29 seconds") as info:
+        gallery.verify_pin("2468", now=t0 + 1)  # even the right PIN waits
+    assert info.value.retry_after == pytest.approx(29.0)
+    assert not gallery.verify_pin("1111", now=t0 + 31)  # 6th wrong: 60 s
+    assert gallery.pin_lockout_remaining(t0 + 31) == pytest.approx(60.0)
+    # the count survives reopening the gallery
+    again = Gallery(gallery.path, maintenance=False)
+    assert again.pin_lockout_remaining(t0 + 31) == pytest.approx(60.0)
+    assert again.verify_pin("2468", now=t0 + 100)  # right PIN after the wait resets it
+    assert again.pin_lockout_remaining(t0 + 100) == 0
+    for _ in range(4):
+        assert not again.verify_pin("0000", now=t0 + 200)
+    assert again.pin_lockout_remaining(t0 + 200) == 0  # back to 5 free attempts
+    again.close()
