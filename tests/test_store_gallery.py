@@ -22,6 +22,7 @@ from desktop.store import (
     NewTemplate,
     PersonNotFoundError,
     PinError,
+    StoreError,
     default_db_path,
 )
 from desktop.store.chips import decode_chip
@@ -320,6 +321,10 @@ def test_day_and_range_queries(gallery, engine):
     assert len(gallery.checkins_between(day, day + timedelta(days=2))) == 4
     assert len(gallery.checkins_between(limit=2, newest_first=True)) == 2
     assert len(gallery.checkins_between(person_id=ada.id)) == 5
+    gallery.delete_checkin(on_day[0].id)
+    assert [c.id for c in gallery.checkins_on(day)] == [c.id for c in on_day[1:]]
+    with pytest.raises(StoreError, match="No check-in"):
+        gallery.delete_checkin(on_day[0].id)
 
 
 def test_retention_applied_daily(gallery, engine):

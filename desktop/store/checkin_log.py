@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from desktop.store.database import DAY_S, TimeLike, to_timestamp, where_clause
-from desktop.store.errors import PersonNotFoundError
+from desktop.store.errors import PersonNotFoundError, StoreError
 from desktop.store.records import CheckIn
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,13 @@ class CheckinLogMixin:
         from desktop.store.export import write_checkins_csv
 
         return write_checkins_csv(self.checkins_between(start, end), dest)
+
+    def delete_checkin(self, checkin_id: int) -> None:
+        """Delete one check-in (e.g. a mistaken one); StoreError when there is none."""
+        with self._write() as conn:
+            n = conn.execute("DELETE FROM checkins WHERE id = ?", (int(checkin_id),)).rowcount
+        if not n:
+            raise StoreError(f"No check-in with id {checkin_id}.")
 
     def delete_checkins_before(self, cutoff: TimeLike) -> int:
         """Delete check-ins strictly older than ``cutoff``; returns how many."""
