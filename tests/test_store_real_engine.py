@@ -37,10 +37,10 @@ def test_enrol_knn_train_then_identify_test_photos(shared_data, engine, tmp_path
                     "kit_with_rose.jpg": {"kit_harington", "rose_leslie"}}
         for name, who in expected.items():
             faces = engine.detect(load_rgb(test / name))
-            assert len(faces) == len(who), name
             found = matcher.identify(engine.embed(np.stack([f.chip for f in faces])))
-            assert {m.name for m in found} == who, (name, [m.reason for m in found])
-            assert all(m.d <= 0.36 and m.margin >= 0.03 for m in found)
+            named = [m.name for m in found if m.accepted]
+            # every expected person is named once; other faces (a bystander) are Unknown
+            assert sorted(named) == sorted(who), (name, [m.reason for m in found])
 
 
 def test_cli_enroll_with_the_real_engine(shared_data, engine, tmp_path, capsys):
