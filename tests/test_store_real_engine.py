@@ -54,3 +54,24 @@ def test_cli_enroll_with_the_real_engine(shared_data, engine, tmp_path, capsys):
     assert "two_people.jpg: 2 faces found" in capsys.readouterr().err
     with Gallery(db, maintenance=False) as g:
         assert [p.name for p in g.people()] == ["Lin-Manuel Miranda"]
+
+
+def test_reembedding_from_stored_chips_reproduces_descriptors(shared_data, engine, tmp_path):
+    """Same weights under a new model id: re-embedding the stored JPEG chips must land
+    within JPEG noise of the original descriptors (far below the 0.03 margin)."""
+    from desktop.face.api import FaceEngine
+    from desktop.face.types import squared_distance
+    from desktop.store.reembed import reembed_gallery
+
+    video = shared_data / "faces-dev" / "video"
+    with Gallery(tmp_path / "g.sqlite3") as g:
+        for name, photo in (("Lin", "lin-manuel-miranda.png"), ("Alex", "alex-lacamoire.png")):
+            enrol_from_images(g, engine, name, [video / photo])
+        before = {t.id: t.embedding for t in g.templates()}
+        renamed = FaceEngine(model_id="dlib-resnet-v1-copy")
+        report = reembed_gallery(g, renamed)
+        assert (report.done, report.failed) == (2, [])
+        assert len(g.matcher(engine.model_id)) == 0
+        for t in g.templates():
+            assert t.model_id == "dlib-resnet-v1-copy"
+            assert float(squared_distance(t.embedding, before[t.id])) < 0.005
