@@ -154,7 +154,8 @@ def test_garbage_file_raises_with_backups_and_restore_works(tmp_path):
     assert names_in(path) == ["Ada", "Bob"]
 
 
-def test_damaged_pages_are_detected(tmp_path):
+@pytest.mark.parametrize("damage", ["trashed pages", "truncated"])
+def test_damaged_pages_are_detected(tmp_path, damage):
     path = tmp_path / "gallery.sqlite3"
     with Gallery(path) as g:
         for i in range(30):
@@ -163,7 +164,10 @@ def test_damaged_pages_are_detected(tmp_path):
     data = bytearray(path.read_bytes())
     page = 4096
     assert len(data) > 6 * page
-    data[2 * page:5 * page] = os.urandom(3 * page)  # header intact, b-tree pages trashed
+    if damage == "truncated":
+        data = data[:len(data) // 2]  # a copy cut short, a full disk
+    else:
+        data[2 * page:5 * page] = os.urandom(3 * page)  # header intact, b-tree pages trashed
     path.write_bytes(bytes(data))
     with pytest.raises(GalleryCorruptError) as info:
         Gallery(path)
