@@ -20,6 +20,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.doctor",
     "desktop.commands.faces",
     "desktop.commands.verify",
+    "desktop.commands.gallery",
+    "desktop.commands.checkins",
 )
 
 
