@@ -4,17 +4,26 @@ benchmark call it directly.
 
 Per frame (:meth:`CheckinPipeline.process`):
 
-1. **Motion** (every frame, ~1 ms): :class:`~desktop.face.motion.MotionFollower` scores the
-   change from the previous frame and moves every visible track's box by optical flow. A
-   scene cut (or a camera knocked aside) ends every track; a box that cannot be followed
-   is hidden until a detection finds it again.
-2. **Detect** (every ``detect_every``-th frame, at once after a cut, and when a box could
-   not be followed): the engine's ``detect`` finds faces with landmarks and chips;
-   :class:`~desktop.face.tracking.IoUTracker` matches them to tracks by IoU. Between
-   detections, tracks move by optical flow only.
-3. **Embed** (batched): chips of the tracks that are due (new tracks; tracks without a
-   decided label on every detection round; others every ``embed_every`` frames) go to
-   the engine's ``embed`` in one batch, (N, 150, 150, 3) -> (N, 128).
+1. **Motion** (every frame, about 1 ms): :class:`~desktop.face.motion.MotionFollower`
+   scores the change from the previous frame and moves every visible track's box by
+   optical flow. A scene cut (or a camera knocked aside) ends every track; a box that
+   cannot be followed is hidden until a detection finds it again.
+2. **Detect**, in two kinds, so that the costly detector rarely sees a whole frame:
+
+   * a *scan* runs the engine's ``detect`` over the whole frame, for new faces: on the
+     first frame, every ``scan_every`` frames, at once after a cut, and soon after a
+     track is dropped (the face turned away or moved beyond its region);
+     :class:`~desktop.face.tracking.IoUTracker` matches its faces to tracks by IoU;
+   * a *refresh* re-detects one track in a region around it (``roi_grow`` face widths
+     wide, scaled so the face is about ``roi_face_px`` wide: small faces are enlarged to
+     the detector's window, large ones reduced), every ``refresh_every`` frames and at
+     once when optical flow lost it. A refresh costs a fraction of a scan.
+
+   Boxes, landmarks and chips of a refresh are mapped back to frame pixels; the chip is
+   the engine's, cut from the scaled region (about 1:1 with the chip's own scale).
+3. **Embed** (batched): chips of the freshly detected tracks that are due (new tracks;
+   tracks without a decided label at each refresh; others every ``embed_every`` frames)
+   go to the engine's ``embed`` in one batch, (N, 150, 150, 3) -> (N, 128).
 4. **Match**: the matcher's open-set rule names each embedding or leaves it Unknown; each
    answer is a :class:`~desktop.face.tracking.Vote` on its track. The track's label is the
    majority of its last ``vote_window`` votes; its d is that of the latest vote agreeing
@@ -35,18 +44,21 @@ latest_only=True)``); it always processes the newest frame.
 from __future__ import annotations
 
 import collections
+import inspect
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 
 from desktop.face.camera import CameraSource, Frame
 from desktop.face.motion import MotionFollower
-from desktop.face.tracking import IoUTracker, Track, Vote
+from desktop.face.tracking import IoUTracker, Track, Vote, iou_matrix
 from desktop.face.types import Face, FaceEngineLike
 from desktop.tasks import CancelToken
 
@@ -91,8 +103,12 @@ class PipelineSettings:
     """How often each stage runs and when a track checks in. Frames count camera frames
     processed; seconds are scene time (media time for video files)."""
 
-    detect_every: int = 3  # run the detector on every k-th frame (and on cuts)
-    cut_threshold: float = 20.0  # scene-change score (grey levels) that forces detection
+    scan_every: int = 15  # frames between whole-frame detections (and at once on cuts)
+    refresh_every: int = 3  # frames between re-detections of a track around its box
+    roi_face_px: int = 100  # a refresh scales its region so the face is this wide
+    roi_grow: float = 2.0  # side of a refresh region, in face widths
+    scan_min_face: int | None = None  # smallest face a scan looks for, px (None: engine's)
+    cut_threshold: float = 20.0  # scene-change score (grey levels) that forces a scan
     iou_threshold: float = 0.3  # least IoU for a detection to continue a track
     max_missed: int = 2  # detection rounds a track survives unmatched
     embed_every: int = 10  # N: frames between identifications of a decided track
@@ -104,8 +120,9 @@ class PipelineSettings:
     camera: str = ""  # recorded with each check-in
 
     def __post_init__(self) -> None:
-        if self.detect_every < 1 or self.embed_every < 1 or self.vote_window < 1:
-            raise ValueError("detect_every, embed_every and vote_window must be >= 1")
+        if min(self.scan_every, self.refresh_every, self.embed_every, self.vote_window) < 1:
+            raise ValueError("scan_every, refresh_every, embed_every and vote_window must "
+                             "be >= 1")
         if self.min_votes > self.vote_window:
             raise ValueError("min_votes cannot exceed vote_window")
 
@@ -160,6 +177,8 @@ class StageTimes:
     match_ms: float | None
     total_ms: float
     embedded: int = 0  # faces embedded on this frame
+    scanned: bool = False  # the detector ran over the whole frame
+    refreshed: int = 0  # tracks re-detected around their box
 
 
 @dataclass(frozen=True)
@@ -172,7 +191,7 @@ class FrameResult:
     faces: tuple[FaceResult, ...]
     events: tuple[CheckinEvent, ...]
     times: StageTimes
-    detected: bool  # the detector ran on this frame
+    detected: bool  # the detector ran on this frame (a scan or a refresh)
     frame: Frame | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
@@ -188,17 +207,18 @@ class PipelineStats:
     fps: float  # frames processed per second of wall time, recently
     capacity_fps: float  # 1000 / mean processing ms: what the pipeline could sustain
     total_ms: float  # mean processing time per frame
-    detect_ms: float  # mean per detector run
+    scan_ms: float  # mean per whole-frame detection
+    refresh_ms: float  # mean per re-detection of one track around its box
     embed_ms_per_face: float
     match_ms: float  # mean per matcher call
-    track_ms: float  # mean per frame
-    detect_share: float  # fraction of frames the detector ran on
+    track_ms: float  # mean per frame (optical flow, tracking, votes)
+    scan_share: float  # fraction of frames with a whole-frame detection
     checkins: int
 
     def describe(self) -> str:
-        return (f"inference {self.fps:.0f} fps (capacity {self.capacity_fps:.0f}) · detect "
-                f"{self.detect_ms:.0f} ms · embed {self.embed_ms_per_face:.0f} ms/face · match "
-                f"{self.match_ms:.1f} ms")
+        return (f"inference {self.fps:.0f} fps (up to {self.capacity_fps:.0f}) · scan "
+                f"{self.scan_ms:.0f} ms · refresh {self.refresh_ms:.0f} ms · embed "
+                f"{self.embed_ms_per_face:.0f} ms/face · match {self.match_ms:.1f} ms")
 
 
 @dataclass(frozen=True)
@@ -278,17 +298,18 @@ class CheckinPipeline:
         self._pending_settings: PipelineSettings | None = None
         self._tracker = self._new_tracker()
         self._follower = MotionFollower(work_width=self.settings.flow_width)
-        self._next_detect = 0
+        self._next_scan = 0
         self._last_index: int | None = None
         self._last_checkin: dict[object, float | None] = {}
         self._snapshots: dict[int, TrackSnapshot] = {}
         self._latest: FrameResult | None = None
         self._frames = 0
         self._checkins = 0
-        self._detections = 0
+        self._takes_min_face: bool | None = None
         self._w_total, self._w_track = _Window(), _Window()
-        self._w_detect, self._w_embed, self._w_match = _Window(), _Window(), _Window()
-        self._w_detected = _Window()
+        self._w_scan, self._w_refresh = _Window(), _Window()
+        self._w_embed, self._w_match = _Window(), _Window()
+        self._w_scanned = _Window()
         self._stamps: collections.deque[float] = collections.deque(maxlen=60)
 
     # -- control (any thread) ----------------------------------------------------------
@@ -311,7 +332,7 @@ class CheckinPipeline:
         self._tracker.reset()
         self._follower.reset()
         self._snapshots.clear()
-        self._next_detect = 0
+        self._next_scan = 0
         self._last_index = None
 
     def latest_result(self) -> FrameResult | None:
@@ -334,9 +355,9 @@ class CheckinPipeline:
         total = self._w_total.mean()
         return PipelineStats(
             frames=self._frames, fps=fps, capacity_fps=1000.0 / total if total > 0 else 0.0,
-            total_ms=total, detect_ms=self._w_detect.mean(),
+            total_ms=total, scan_ms=self._w_scan.mean(), refresh_ms=self._w_refresh.mean(),
             embed_ms_per_face=self._w_embed.mean(), match_ms=self._w_match.mean(),
-            track_ms=self._w_track.mean(), detect_share=self._w_detected.mean(),
+            track_ms=self._w_track.mean(), scan_share=self._w_scanned.mean(),
             checkins=self._checkins,
         )
 
@@ -380,45 +401,112 @@ class CheckinPipeline:
         cut = change > s.cut_threshold
         if cut:  # another shot, or the camera moved: old tracks no longer apply
             self._tracker.reset()
-        detect = cut or idx >= self._next_detect
         tracks = self._tracker.visible()
         if tracks:
             boxes = self._follower.follow(np.array([t.box for t in tracks]))
             for track, box in zip(tracks, boxes, strict=True):
                 self._tracker.move(track.id, box)
-                detect = detect or box is None
         t1 = time.perf_counter()
 
-        detect_ms = embed_ms = match_ms = None
-        embedded = 0
-        fresh: set[int] = set()
-        if detect:
-            faces = self.engine.detect(frame.image)
-            t2 = time.perf_counter()
-            detect_ms = (t2 - t1) * 1000
-            self._detections += 1
-            self._next_detect = idx + s.detect_every
+        scan = cut or idx >= self._next_scan
+        fresh: list[tuple[Track, Face]] = []
+        refreshed = 0
+        if scan:
+            faces = self._scan(frame.image)
+            self._next_scan = idx + s.scan_every
             boxes = np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
-            tracks = self._tracker.update(boxes, idx, now_scene)
-            fresh = {t.id for t in tracks}
-            due = [(t, f) for t, f in zip(tracks, faces, strict=True)
-                   if f.chip is not None and t in self._tracker.due_for_embedding([t], idx)]
-            if due:
-                embed_ms, match_ms = self._identify(due, frame)
-                embedded = len(due)
+            fresh = list(zip(self._tracker.update(boxes, idx, now_scene), faces, strict=True))
+        else:
+            for track in list(self._tracker.tracks):
+                if track.lost or idx - track.last_frame >= s.refresh_every:
+                    refreshed += 1
+                    face = self._detect_around(frame.image, track)
+                    if face is None:
+                        if not self._tracker.miss(track):
+                            # A face vanished where it was: look at the whole frame soon.
+                            self._next_scan = min(self._next_scan, idx + s.refresh_every)
+                    else:
+                        self._tracker.confirm(track, np.array(face.box, float), idx, now_scene)
+                        fresh.append((track, face))
+        t2 = time.perf_counter()
+        detect_ms = (t2 - t1) * 1000 if scan or refreshed else None
+        if scan:
+            self._w_scan.add(detect_ms)
+        elif refreshed:
+            self._w_refresh.add(detect_ms / refreshed)
+
+        embed_ms = match_ms = None
+        due = [(t, f) for t, f in fresh
+               if f.chip is not None and self._tracker.due_for_embedding([t], idx)]
+        if due:
+            embed_ms, match_ms = self._identify(due, frame)
         t3 = time.perf_counter()
 
         events = self._decide(idx, now_scene)
-        faces_out = tuple(self._face_result(t, t.id in fresh) for t in self._tracker.visible())
+        detected_ids = {t.id for t, _ in fresh}
+        faces_out = tuple(self._face_result(t, t.id in detected_ids)
+                          for t in self._tracker.visible())
         self._forget_dead_tracks()
-        total_ms = (time.perf_counter() - t0) * 1000
-        times = StageTimes((t1 - t0) * 1000 + ((time.perf_counter() - t3) * 1000),
-                           detect_ms, embed_ms, match_ms, total_ms, embedded)
+        t4 = time.perf_counter()
+        times = StageTimes(track_ms=(t1 - t0 + t4 - t3) * 1000, detect_ms=detect_ms,
+                           embed_ms=embed_ms, match_ms=match_ms, total_ms=(t4 - t0) * 1000,
+                           embedded=len(due), scanned=scan, refreshed=refreshed)
         result = FrameResult(idx, now_scene, frame.size, faces_out, tuple(events), times,
-                             detect, frame)
+                             scan or bool(refreshed), frame)
         self._account(result)
         self._latest = result
         return result
+
+    # -- detection -----------------------------------------------------------------------
+    def _scan(self, image: np.ndarray) -> list[Face]:
+        """The engine's detector over the whole frame (for ``scan_min_face`` and up when
+        set and the engine takes a ``min_face_size``)."""
+        min_face = self.settings.scan_min_face
+        if min_face is not None and self._engine_takes_min_face():
+            return list(self.engine.detect(image, min_face_size=min_face))  # type: ignore[call-arg]
+        return list(self.engine.detect(image))
+
+    def _engine_takes_min_face(self) -> bool:
+        if self._takes_min_face is None:
+            try:
+                params = inspect.signature(self.engine.detect).parameters
+                self._takes_min_face = "min_face_size" in params
+            except (TypeError, ValueError):
+                self._takes_min_face = False
+        return self._takes_min_face
+
+    def _detect_around(self, image: np.ndarray, track: Track) -> Face | None:
+        """Re-detect ``track`` in a region around its box (see the module doc): the face
+        overlapping the box best (IoU >= 0.2), in frame pixels, or None."""
+        s = self.settings
+        x, y, w, h = (float(v) for v in track.box)
+        side = s.roi_grow * max(w, h, 1.0)
+        cx, cy = x + w / 2, y + h / 2
+        H, W = image.shape[:2]
+        x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+        x1, y1 = min(W, math.ceil(cx + side / 2)), min(H, math.ceil(cy + side / 2))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None
+        scale = min(4.0, max(0.25, s.roi_face_px / max(w, h, 1.0)))
+        region = image[y0:y1, x0:x1]
+        size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+        region = cv2.resize(region, size,
+                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
+        best, best_iou = None, 0.2
+        for face in self.engine.detect(region):
+            bx, by, bw, bh = face.box
+            box = (bx * sx + x0, by * sy + y0, bw * sx, bh * sy)
+            iou = float(iou_matrix(np.array([box]), track.box[None])[0, 0])
+            if iou >= best_iou:
+                lm = face.landmarks
+                if lm is not None:
+                    lm = (np.asarray(lm, np.float32) * np.float32([sx, sy])
+                          + np.float32([x0, y0]))
+                best_iou = iou
+                best = Face(tuple(round(v) for v in box), face.score, lm, face.chip,
+                            face.descriptor)
+        return best
 
     # -- stages --------------------------------------------------------------------------
     def _identify(self, due: list[tuple[Track, Face]], frame: Frame) -> tuple[float, float]:
@@ -530,14 +618,14 @@ class CheckinPipeline:
                                                     maxlen=pending_settings.vote_window)
             if pending_settings.flow_width != old.flow_width:
                 self._follower = MotionFollower(work_width=pending_settings.flow_width)
-                self._next_detect = 0
+                self._next_scan = 0
         if pending_matcher is not None:
             self._matcher, rule = pending_matcher
             if rule is not None:
                 self.rule = rule
             for track in self._tracker.tracks:
                 track.clear_votes()
-            self._next_detect = 0  # identify everyone again now
+            self._next_scan = 0  # identify everyone again now
 
     def _wrap(self, image: np.ndarray, index: int | None, scene_time: float | None) -> Frame:
         if index is None:
@@ -551,9 +639,7 @@ class CheckinPipeline:
         self._stamps.append(time.monotonic())
         self._w_total.add(result.times.total_ms)
         self._w_track.add(result.times.track_ms)
-        self._w_detected.add(1.0 if result.detected else 0.0)
-        if result.times.detect_ms is not None:
-            self._w_detect.add(result.times.detect_ms)
+        self._w_scanned.add(1.0 if result.times.scanned else 0.0)
 
 
 @dataclass
@@ -565,13 +651,15 @@ class RunSummary:
     unknown: int = 0  # faces shown as Unknown (identified, no name)
     per_name: dict[str, int] = field(default_factory=dict)  # frames showing each name
     checkins: list[CheckinEvent] = field(default_factory=list)
-    detections: int = 0  # frames the detector ran on
+    scans: int = 0  # frames with a whole-frame detection
+    refreshes: int = 0  # re-detections of one track around its box
     embedded: int = 0  # faces embedded
 
     def add(self, result: FrameResult) -> None:
         self.frames += 1
         self.faces += len(result.faces)
-        self.detections += int(result.detected)
+        self.scans += int(result.times.scanned)
+        self.refreshes += result.times.refreshed
         self.embedded += result.times.embedded
         for name in {f.name for f in result.faces if f.name is not None}:
             self.per_name[name] = self.per_name.get(name, 0) + 1
@@ -582,5 +670,6 @@ class RunSummary:
         return {"summary": True, "frames": self.frames, "faces": self.faces,
                 "per_name": dict(sorted(self.per_name.items())), "checkins": len(self.checkins),
                 "fps": round(float(fps), 2), "unknown": self.unknown,
-                "detector_frames": self.detections, "faces_embedded": self.embedded,
+                "scans": self.scans, "refreshes": self.refreshes,
+                "faces_embedded": self.embedded,
                 "checked_in": [e.person for e in self.checkins]}

@@ -7,8 +7,10 @@ Pure numpy. Boxes are ``(x, y, w, h)`` in pixels, as everywhere in ``desktop.fac
   IoU >= a threshold (0.3 by default).
 * :class:`IoUTracker` keeps the tracks. Unmatched detections start new tracks; a track
   that no detection matched for more than ``max_missed`` consecutive *detection rounds*
-  is dropped (rounds, not frames: the pipeline may run the detector only on some frames
-  and move boxes by optical flow in between, see :meth:`IoUTracker.move`).
+  is dropped (rounds, not frames: the pipeline runs the detector only on some frames,
+  over the whole frame (:meth:`IoUTracker.update`) or around one track
+  (:meth:`IoUTracker.confirm` / :meth:`IoUTracker.miss`), and moves boxes by optical flow
+  in between, :meth:`IoUTracker.move`).
 * Each :class:`Track` keeps its last ``vote_window`` identifications (:class:`Vote`). Its
   label is the most frequent name among them (``None`` = Unknown counts as a name), ties
   going to the most recent; so one odd match does not make the label flicker. The d shown
@@ -192,21 +194,13 @@ class IoUTracker:
         matched_tracks = set()
         for ti, di in pairs:
             track = self.tracks[ti]
-            track.box = boxes[di].copy()
-            track.last_frame, track.last_time = frame, time
-            track.hits += 1
-            track.missed = 0
-            track.lost = False
+            self._detected(track, boxes[di], frame, time)
             matched_tracks.add(ti)
             result[di] = track
-        survivors = []
         for ti, track in enumerate(self.tracks):
             if ti not in matched_tracks:
                 track.missed += 1
-                if track.missed > self.max_missed:
-                    continue
-            survivors.append(track)
-        self.tracks = survivors
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         for di, box in enumerate(boxes):
             if result[di] is None:
                 track = Track(self._next_id, box.copy(), frame, time, frame, time,
@@ -215,6 +209,27 @@ class IoUTracker:
                 self.tracks.append(track)
                 result[di] = track
         return [t for t in result if t is not None]
+
+    def confirm(self, track: Track, box: np.ndarray, frame: int, time: float) -> None:
+        """A detection of this one track (e.g. in a region around it): take its box."""
+        self._detected(track, np.asarray(box, dtype=np.float64).reshape(4), frame, time)
+
+    def miss(self, track: Track) -> bool:
+        """A detection round looked for this one track and did not find it. Returns False
+        when the track is dropped (more than ``max_missed`` misses in a row)."""
+        track.missed += 1
+        if track.missed > self.max_missed:
+            self.tracks = [t for t in self.tracks if t is not track]
+            return False
+        return True
+
+    @staticmethod
+    def _detected(track: Track, box: np.ndarray, frame: int, time: float) -> None:
+        track.box = box.copy()
+        track.last_frame, track.last_time = frame, time
+        track.hits += 1
+        track.missed = 0
+        track.lost = False
 
     def move(self, track_id: int, box: np.ndarray | None) -> None:
         """Between detection rounds: set a track's box as followed by motion, or mark it
