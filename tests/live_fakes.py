@@ -148,9 +148,13 @@ class FakeCheckinLog:
         self.reads.append(person)
         return self.last.get(person)
 
-    def record_checkin(self, event) -> None:
+    def record_checkin(self, event, cooldown_s: float) -> bool:
+        last = self.last.get(event.person)
+        if last is not None and event.time - last < cooldown_s:
+            return False
         self.recorded.append(event)
         self.last[event.person] = event.time
+        return True
 
 
 @dataclass

@@ -71,18 +71,23 @@ DEFAULT_COOLDOWN_S = 4 * 3600.0
 @dataclass(frozen=True)
 class Identity:
     """One matcher answer: ``name`` None means Unknown; ``d`` is the squared L2 distance to
-    the named person's best template (to the nearest person when Unknown)."""
+    the named person's best template (to the nearest person when Unknown). ``score`` and
+    ``rule`` are the deciding rule's own confidence and name (recorded with check-ins);
+    ``probability`` a verifier's P(same person), when the rule gives one."""
 
     name: str | None
     d: float
     person_id: int | None = None
     probability: float | None = None
+    score: float | None = None
+    rule: str = ""
 
 
 class MatcherLike(Protocol):
     """Open-set identification of (N, 128) float32 embeddings, one answer per row. An
     answer is an :class:`Identity` or any object with ``name`` and ``d`` attributes (and
-    optionally ``person_id``, ``probability``)."""
+    optionally ``person_id``, ``probability``, ``score``, ``rule``), such as
+    :class:`desktop.face.matching.Match`."""
 
     def identify(self, embeddings: np.ndarray) -> Sequence[Any]: ...
 
@@ -93,8 +98,33 @@ class CheckinLogLike(Protocol):
     def last_checkin_time(self, person: str, person_id: int | None) -> float | None:
         """When this person last checked in, or None."""
 
-    def record_checkin(self, event: CheckinEvent) -> None:
-        """Keep one check-in; raise on failure."""
+    def record_checkin(self, event: CheckinEvent, cooldown_s: float) -> bool:
+        """Keep one check-in unless the log already has one of this person less than
+        ``cooldown_s`` before ``event.time`` (then return False). Raise on failure."""
+
+
+class GalleryCheckinLog:
+    """:class:`CheckinLogLike` over a :class:`desktop.store.Gallery` (duck-typed, so this
+    module does not import the store). The cooldown test and the insert are one
+    transaction in the store, so two cameras or processes never record the same visit."""
+
+    def __init__(self, gallery: Any, model_id: str = "") -> None:
+        self.gallery = gallery
+        self.model_id = model_id
+
+    def last_checkin_time(self, person: str, person_id: int | None) -> float | None:
+        if person_id is None:
+            return None
+        last = self.gallery.last_checkin(int(person_id))
+        return None if last is None else float(last.at)
+
+    def record_checkin(self, event: CheckinEvent, cooldown_s: float) -> bool:
+        if event.person_id is None:
+            raise ValueError(f"{event.person} has no person id; cannot record a check-in")
+        made = self.gallery.record_checkin_if_due(
+            int(event.person_id), float(event.d), cooldown_s=cooldown_s, camera=event.camera,
+            rule=event.rule, score=event.score, model_id=self.model_id, at=event.time)
+        return made is not None
 
 
 # -- settings and results ------------------------------------------------------------------
@@ -157,7 +187,8 @@ class CheckinEvent:
     track_id: int
     frame_index: int
     camera: str = ""
-    rule: str = ""
+    rule: str = ""  # the decision rule that named the person
+    score: float | None = None  # that rule's confidence
     recorded: bool = True  # False when the check-in log could not store it
     error: str | None = None
 
@@ -240,9 +271,12 @@ def as_identity(answer: Any) -> Identity:
     """A matcher answer (:class:`Identity`, or anything with ``name`` and ``d``)."""
     if isinstance(answer, Identity):
         return answer
+    score = getattr(answer, "score", None)
     return Identity(
-        getattr(answer, "name", None), float(answer.d),
-        getattr(answer, "person_id", None), getattr(answer, "probability", None),
+        getattr(answer, "name", None), float(answer.d), getattr(answer, "person_id", None),
+        getattr(answer, "probability", None),
+        None if score is None or score != score else float(score),
+        str(getattr(answer, "rule", "") or ""),
     )
 
 
@@ -525,7 +559,7 @@ class CheckinPipeline:
         with self._lock:
             for (track, face), desc, who in zip(due, descriptors, answers, strict=True):
                 track.add_vote(Vote(who.name, who.d, frame.index, frame.scene_time,
-                                    who.person_id, who.probability))
+                                    who.person_id, who.probability, who.score, who.rule))
                 track.last_embedded = frame.index
                 self._snapshots[track.id] = TrackSnapshot(
                     track.id, face.chip, desc, tuple(int(v) for v in face.box), frame.index,
@@ -556,10 +590,13 @@ class CheckinPipeline:
                           label.name, now - last, s.cooldown_s)
                 continue
             event = CheckinEvent(label.name, label.person_id, float(label.d), now, track.id,
-                                 index, s.camera, self.rule)
+                                 index, s.camera, label.rule or self.rule, label.score)
             if self.checkin_log is not None:
                 try:
-                    self.checkin_log.record_checkin(event)
+                    if not self.checkin_log.record_checkin(event, s.cooldown_s):
+                        # The log already has a recent one (another camera, a restart).
+                        self._last_checkin[key] = now
+                        continue
                 except Exception as exc:  # a full disk must not stop the live view
                     log.exception("could not record the check-in of %s", label.name)
                     event = replace(event, recorded=False, error=str(exc))
