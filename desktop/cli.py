@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.doctor",
     "desktop.commands.gallery",
     "desktop.commands.checkins",
+    "desktop.commands.recognize_video",
 )
 
 

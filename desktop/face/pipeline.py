@@ -108,9 +108,10 @@ class GalleryCheckinLog:
     module does not import the store). The cooldown test and the insert are one
     transaction in the store, so two cameras or processes never record the same visit."""
 
-    def __init__(self, gallery: Any, model_id: str = "") -> None:
+    def __init__(self, gallery: Any, model_id: str = "", *, record: bool = True) -> None:
         self.gallery = gallery
         self.model_id = model_id
+        self.record = record  # False: read the last check-ins, write nothing (dry run)
 
     def last_checkin_time(self, person: str, person_id: int | None) -> float | None:
         if person_id is None:
@@ -121,6 +122,9 @@ class GalleryCheckinLog:
     def record_checkin(self, event: CheckinEvent, cooldown_s: float) -> bool:
         if event.person_id is None:
             raise ValueError(f"{event.person} has no person id; cannot record a check-in")
+        if not self.record:
+            last = self.last_checkin_time(event.person, event.person_id)
+            return last is None or event.time - last >= cooldown_s
         made = self.gallery.record_checkin_if_due(
             int(event.person_id), float(event.d), cooldown_s=cooldown_s, camera=event.camera,
             rule=event.rule, score=event.score, model_id=self.model_id, at=event.time)
