@@ -152,6 +152,7 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]:
             changes["scan_every"] = args.scan_every
         pipeline = CheckinPipeline(engine, matcher, checkin_log=log,
                                    settings=PipelineSettings(**changes))
+        pipeline.warm_up()  # model set-up is not part of the measured frames/s
     except BaseException:
         if gallery is not None:
             gallery.close()

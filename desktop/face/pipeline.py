@@ -373,6 +373,12 @@ class CheckinPipeline:
         self._next_scan = 0
         self._last_index = None
 
+    def warm_up(self) -> None:
+        """Run the engine once on a blank frame and a blank chip, so that lazy loading and
+        first-call set-up do not land on the first camera frame."""
+        self.engine.detect(np.zeros((120, 160, 3), np.uint8))
+        self.engine.embed(np.zeros((1, 150, 150, 3), np.uint8))
+
     def latest_result(self) -> FrameResult | None:
         return self._latest
 
