@@ -115,3 +115,38 @@ def test_without_a_gallery_every_face_is_unknown(tmp_path, clip, fake_engine, ca
     assert "no one is enrolled" in captured.err
     summary = json.loads(captured.out.strip().splitlines()[-1])
     assert summary["per_name"] == {} and summary["faces"] > 0 and summary["checkins"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_real_engine_on_the_faces_dev_clip(shared_data, tmp_path, capsys):
+    """The real engine and gallery on faces-dev's clip: Lin-Manuel Miranda is named through
+    his close-up (frames 82-210), checked in once, and no one else gets his name."""
+    from desktop.commands.gallery import load_engine
+    from desktop.store import Gallery
+    from desktop.store.enrol import enrol_from_images
+
+    folder = shared_data / "faces-dev" / "video"
+    db = tmp_path / "gallery.sqlite3"
+    engine = load_engine()
+    with Gallery(db) as g:
+        enrol_from_images(g, engine, "Lin-Manuel Miranda", [folder / "lin-manuel-miranda.png"])
+        enrol_from_images(g, engine, "Alex Lacamoire", [folder / "alex-lacamoire.png"])
+    out = tmp_path / "clip.jsonl"
+    assert cli.main(["recognize-video", str(folder / "short_hamilton_clip.mp4"), "--db",
+                     str(db), "--jsonl", str(out)]) == 0
+    lines = read_lines(out)
+    frames, summary = lines[:-1], lines[-1]
+    assert len(frames) == 275 and summary["frames"] == 275
+    assert summary["faces"] == sum(len(f["faces"]) for f in frames)
+    lmm = [f["frame"] for f in frames if any(x["name"] == "Lin-Manuel Miranda"
+                                             for x in f["faces"])]
+    close_up = [i for i in lmm if 82 <= i <= 210]
+    assert len(close_up) >= 110  # of 129 frames
+    assert all(x["name"] != "Alex Lacamoire" for f in frames[82:] for x in f["faces"])
+    assert all(x["name"] is None for f in frames[212:] for x in f["faces"])  # the audience
+    assert summary["checkins"] >= 1
+    with Gallery(db) as g:
+        names = [c.name for c in g.checkins_between()]
+    assert names.count("Lin-Manuel Miranda") == 1
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == summary

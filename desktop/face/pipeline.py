@@ -138,9 +138,9 @@ class PipelineSettings:
     processed; seconds are scene time (media time for video files)."""
 
     scan_every: int = 15  # frames between whole-frame detections (and at once on cuts)
-    refresh_every: int = 3  # frames between re-detections of a track around its box
-    roi_face_px: int = 100  # a refresh scales its region so the face is this wide
-    roi_grow: float = 2.0  # side of a refresh region, in face widths
+    refresh_every: int = 5  # frames between re-detections of a track around its box
+    roi_face_px: int = 90  # a refresh scales its region so the face is this wide
+    roi_grow: float = 1.8  # side of a refresh region, in face widths
     scan_min_face: int | None = None  # smallest face a scan looks for, px (None: engine's)
     cut_threshold: float = 20.0  # scene-change score (grey levels) that forces a scan
     iou_threshold: float = 0.3  # least IoU for a detection to continue a track
