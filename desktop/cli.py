@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.gallery",
     "desktop.commands.checkins",
     "desktop.commands.recognize_video",
+    "desktop.commands.faces",
+    "desktop.commands.verify",
 )
 
 
