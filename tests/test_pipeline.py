@@ -382,3 +382,20 @@ def test_a_check_in_recorded_elsewhere_meanwhile_is_not_doubled(tmp_path):
     assert events(player.play(walk("ann", 40))) == []
     assert gallery.count_checkins() == 2
     gallery.close()
+
+
+def test_an_engine_with_only_detect_and_embed_works_too():
+    from live_fakes import MinimalEngine
+
+    engine = MinimalEngine()
+    pipeline = CheckinPipeline(engine, FakeMatcher(), clock=Clock())
+    results = Player(pipeline).play(walk("ann", 40))
+    assert all(r.faces[0].name == "ann" for r in results)
+    assert [e.person for e in events(results)] == ["ann"]
+
+
+def test_landmarks_and_chips_only_for_faces_being_embedded():
+    pipeline, engine = make(settings=PipelineSettings(embed_every=15))
+    Player(pipeline).play([[("ann", 10 + i, 40), ("bob", 200 - i, 120)] for i in range(90)])
+    assert engine.detect_calls > engine.embed_calls  # many detections embed nothing
+    assert engine.landmarks.calls == engine.embed_calls

@@ -19,11 +19,11 @@ Per frame (:meth:`CheckinPipeline.process`):
      the detector's window, large ones reduced), every ``refresh_every`` frames and at
      once when optical flow lost it. A refresh costs a fraction of a scan.
 
-   Boxes, landmarks and chips of a refresh are mapped back to frame pixels; the chip is
-   the engine's, cut from the scaled region (about 1:1 with the chip's own scale).
-3. **Embed** (batched): chips of the freshly detected tracks that are due (new tracks;
-   tracks without a decided label at each refresh; others every ``embed_every`` frames)
-   go to the engine's ``embed`` in one batch, (N, 150, 150, 3) -> (N, 128).
+   Both only find boxes (:class:`~desktop.face.finder.FaceFinder`).
+3. **Embed** (batched): the freshly detected tracks that are due (new tracks; tracks
+   without a decided label at each refresh; others every ``embed_every`` frames) get
+   landmarks and an aligned chip cut from the full-resolution frame, and the chips go to
+   the engine's ``embed`` in one batch, (N, 150, 150, 3) -> (N, 128).
 4. **Match**: the matcher's open-set rule names each embedding or leaves it Unknown; each
    answer is a :class:`~desktop.face.tracking.Vote` on its track. The track's label is the
    majority of its last ``vote_window`` votes; its d is that of the latest vote agreeing
@@ -44,21 +44,19 @@ latest_only=True)``); it always processes the newest frame.
 from __future__ import annotations
 
 import collections
-import inspect
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-import cv2
 import numpy as np
 
 from desktop.face.camera import CameraSource, Frame
+from desktop.face.finder import FaceFinder
 from desktop.face.motion import MotionFollower
-from desktop.face.tracking import IoUTracker, Track, Vote, iou_matrix
+from desktop.face.tracking import IoUTracker, Track, Vote
 from desktop.face.types import Face, FaceEngineLike
 from desktop.tasks import CancelToken
 
@@ -336,6 +334,7 @@ class CheckinPipeline:
         self._pending_settings: PipelineSettings | None = None
         self._tracker = self._new_tracker()
         self._follower = MotionFollower(work_width=self.settings.flow_width)
+        self._finder = FaceFinder(engine)
         self._next_scan = 0
         self._last_index: int | None = None
         self._last_checkin: dict[object, float | None] = {}
@@ -343,7 +342,6 @@ class CheckinPipeline:
         self._latest: FrameResult | None = None
         self._frames = 0
         self._checkins = 0
-        self._takes_min_face: bool | None = None
         self._w_total, self._w_track = _Window(), _Window()
         self._w_scan, self._w_refresh = _Window(), _Window()
         self._w_embed, self._w_match = _Window(), _Window()
@@ -456,7 +454,7 @@ class CheckinPipeline:
         fresh: list[tuple[Track, Face]] = []
         refreshed = 0
         if scan:
-            faces = self._scan(frame.image)
+            faces = self._finder.scan(frame.image, s.scan_min_face)
             self._next_scan = idx + s.scan_every
             boxes = np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
             fresh = list(zip(self._tracker.update(boxes, idx, now_scene), faces, strict=True))
@@ -464,7 +462,8 @@ class CheckinPipeline:
             for track in list(self._tracker.tracks):
                 if track.lost or idx - track.last_frame >= s.refresh_every:
                     refreshed += 1
-                    face = self._detect_around(frame.image, track)
+                    face = self._finder.around(frame.image, track.box, s.roi_face_px,
+                                               s.roi_grow)
                     if face is None:
                         if not self._tracker.miss(track):
                             # A face vanished where it was: look at the whole frame soon.
@@ -480,8 +479,9 @@ class CheckinPipeline:
             self._w_refresh.add(detect_ms / refreshed)
 
         embed_ms = match_ms = None
-        due = [(t, f) for t, f in fresh
-               if f.chip is not None and self._tracker.due_for_embedding([t], idx)]
+        due = [(t, f) for t, f in fresh if self._tracker.due_for_embedding([t], idx)]
+        self._finder.complete(frame.image, [f for _, f in due])
+        due = [(t, f) for t, f in due if f.chip is not None]
         if due:
             embed_ms, match_ms = self._identify(due, frame)
         t3 = time.perf_counter()
@@ -500,57 +500,6 @@ class CheckinPipeline:
         self._account(result)
         self._latest = result
         return result
-
-    # -- detection -----------------------------------------------------------------------
-    def _scan(self, image: np.ndarray) -> list[Face]:
-        """The engine's detector over the whole frame (for ``scan_min_face`` and up when
-        set and the engine takes a ``min_face_size``)."""
-        min_face = self.settings.scan_min_face
-        if min_face is not None and self._engine_takes_min_face():
-            return list(self.engine.detect(image, min_face_size=min_face))  # type: ignore[call-arg]
-        return list(self.engine.detect(image))
-
-    def _engine_takes_min_face(self) -> bool:
-        if self._takes_min_face is None:
-            try:
-                params = inspect.signature(self.engine.detect).parameters
-                self._takes_min_face = "min_face_size" in params
-            except (TypeError, ValueError):
-                self._takes_min_face = False
-        return self._takes_min_face
-
-    def _detect_around(self, image: np.ndarray, track: Track) -> Face | None:
-        """Re-detect ``track`` in a region around its box (see the module doc): the face
-        overlapping the box best (IoU >= 0.2), in frame pixels, or None."""
-        s = self.settings
-        x, y, w, h = (float(v) for v in track.box)
-        side = s.roi_grow * max(w, h, 1.0)
-        cx, cy = x + w / 2, y + h / 2
-        H, W = image.shape[:2]
-        x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
-        x1, y1 = min(W, math.ceil(cx + side / 2)), min(H, math.ceil(cy + side / 2))
-        if x1 - x0 < 8 or y1 - y0 < 8:
-            return None
-        scale = min(4.0, max(0.25, s.roi_face_px / max(w, h, 1.0)))
-        region = image[y0:y1, x0:x1]
-        size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
-        region = cv2.resize(region, size,
-                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
-        best, best_iou = None, 0.2
-        for face in self.engine.detect(region):
-            bx, by, bw, bh = face.box
-            box = (bx * sx + x0, by * sy + y0, bw * sx, bh * sy)
-            iou = float(iou_matrix(np.array([box]), track.box[None])[0, 0])
-            if iou >= best_iou:
-                lm = face.landmarks
-                if lm is not None:
-                    lm = (np.asarray(lm, np.float32) * np.float32([sx, sy])
-                          + np.float32([x0, y0]))
-                best_iou = iou
-                best = Face(tuple(round(v) for v in box), face.score, lm, face.chip,
-                            face.descriptor)
-        return best
 
     # -- stages --------------------------------------------------------------------------
     def _identify(self, due: list[tuple[Track, Face]], frame: Frame) -> tuple[float, float]:
