@@ -48,6 +48,7 @@ def limit_cores(n: int) -> str:
     """Pin this process to ``n`` CPUs and size thread pools to match (before torch loads)."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(n)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app sets it (desktop/__init__)
     pinned = "not pinned"
     if hasattr(os, "sched_setaffinity"):
         cpus = sorted(os.sched_getaffinity(0))[:n]
