@@ -125,6 +125,8 @@ def our_pipeline(clip: Path, photos: dict[str, Path], workdir: Path,
 
     t0 = time.perf_counter()
     engine = load_engine()
+    if hasattr(engine, "warm_up"):
+        engine.warm_up()  # loads the models (lazy otherwise)
     load_s = time.perf_counter() - t0
     gallery = Gallery(workdir / "gallery.sqlite3")
     for name, photo in photos.items():

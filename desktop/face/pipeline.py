@@ -10,9 +10,12 @@ Per frame (:meth:`CheckinPipeline.process`):
    cannot be followed is hidden until a detection finds it again.
 2. **Detect**, in two kinds, so that the costly detector rarely sees a whole frame:
 
-   * a *scan* runs the engine's ``detect`` over the whole frame, for new faces: on the
+   * a *scan* runs the engine's detector over the whole frame, for new faces: on the
      first frame, every ``scan_every`` frames, at once after a cut, and soon after a
-     track is dropped (the face turned away or moved beyond its region);
+     track is dropped (the face turned away or moved beyond its region). When
+     ``scan_min_face`` asks for faces smaller than the detector's own minimum (costly:
+     the frame is enlarged), only the first scan, scans after a cut and every
+     ``small_face_every``-th scan look that small: far faces are not about to check in;
      :class:`~desktop.face.tracking.IoUTracker` matches its faces to tracks by IoU;
    * a *refresh* re-detects one track in a region around it (``roi_grow`` face widths
      wide, scaled so the face is about ``roi_face_px`` wide: small faces are enlarged to
@@ -140,6 +143,7 @@ class PipelineSettings:
     roi_face_px: int = 90  # a refresh scales its region so the face is this wide
     roi_grow: float = 1.8  # side of a refresh region, in face widths
     scan_min_face: int | None = None  # smallest face a scan looks for, px (None: engine's)
+    small_face_every: int = 4  # with scan_min_face: every k-th periodic scan looks that small
     cut_threshold: float = 20.0  # scene-change score (grey levels) that forces a scan
     iou_threshold: float = 0.3  # least IoU for a detection to continue a track
     max_missed: int = 2  # detection rounds a track survives unmatched
@@ -152,9 +156,10 @@ class PipelineSettings:
     camera: str = ""  # recorded with each check-in
 
     def __post_init__(self) -> None:
-        if min(self.scan_every, self.refresh_every, self.embed_every, self.vote_window) < 1:
-            raise ValueError("scan_every, refresh_every, embed_every and vote_window must "
-                             "be >= 1")
+        if min(self.scan_every, self.refresh_every, self.embed_every, self.vote_window,
+               self.small_face_every) < 1:
+            raise ValueError("scan_every, refresh_every, embed_every, vote_window and "
+                             "small_face_every must be >= 1")
         if self.min_votes > self.vote_window:
             raise ValueError("min_votes cannot exceed vote_window")
 
@@ -336,6 +341,7 @@ class CheckinPipeline:
         self._follower = MotionFollower(work_width=self.settings.flow_width)
         self._finder = FaceFinder(engine)
         self._next_scan = 0
+        self._scans_since_small = 0  # 0: the next scan looks for small faces
         self._last_index: int | None = None
         self._last_checkin: dict[object, float | None] = {}
         self._snapshots: dict[int, TrackSnapshot] = {}
@@ -369,6 +375,7 @@ class CheckinPipeline:
         self._follower.reset()
         self._snapshots.clear()
         self._next_scan = 0
+        self._scans_since_small = 0
         self._last_index = None
 
     def warm_up(self) -> None:
@@ -454,7 +461,12 @@ class CheckinPipeline:
         fresh: list[tuple[Track, Face]] = []
         refreshed = 0
         if scan:
-            faces = self._finder.scan(frame.image, s.scan_min_face)
+            # Small (far) faces cost most to look for and are not about to check in: only
+            # the first scan, scans after a cut and every small_face_every-th look for them.
+            small = cut or self._scans_since_small == 0 or (
+                self._scans_since_small >= s.small_face_every)
+            faces = self._finder.scan(frame.image, s.scan_min_face if small else None)
+            self._scans_since_small = 1 if small else self._scans_since_small + 1
             self._next_scan = idx + s.scan_every
             boxes = np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
             fresh = list(zip(self._tracker.update(boxes, idx, now_scene), faces, strict=True))
