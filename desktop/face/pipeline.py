@@ -40,8 +40,20 @@ Per frame (:meth:`CheckinPipeline.process`):
 
 Each call returns a :class:`FrameResult` (plain data: faces with box, track id, name or
 None, d; check-in events; stage timings). :meth:`CheckinPipeline.run` is a generator over a
-:class:`~desktop.face.camera.CameraSource` for a Qt worker (``Worker(pipeline.run, source,
-latest_only=True)``); it always processes the newest frame.
+:class:`~desktop.face.camera.CameraSource` for a Qt worker; it always processes the newest
+frame. A live view wires it up like this::
+
+    source = CameraSource("0", on_state=state_signal.emit)   # or a video file, looped
+    source.start()
+    pipeline = CheckinPipeline(engine, gallery.matcher(engine.model_id),
+                               checkin_log=GalleryCheckinLog(gallery, engine.model_id))
+    worker = Worker(pipeline.run, source, latest_only=True)  # cancel= is injected
+    worker.yielded.connect(keep_latest_result)               # FrameResult
+    # a QTimer at the camera's rate draws source.latest() with the latest result's boxes;
+    # status bar: source.fps, pipeline.stats().fps, describe_device()
+    ...
+    pipeline.set_matcher(gallery.matcher(engine.model_id))   # after an enrolment
+    worker.cancel(); source.close()                          # both return promptly
 """
 
 from __future__ import annotations
