@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -178,7 +179,8 @@ class PipelineSettings:
 
 @dataclass(frozen=True)
 class FaceResult:
-    """One tracked face on a frame. ``d`` (squared L2) is None until first identified."""
+    """One tracked face on a frame. ``d`` (squared L2) is None until first identified, and
+    when there is no one enrolled to compare with."""
 
     box: tuple[int, int, int, int]  # (x, y, w, h) pixels of the frame
     track_id: int
@@ -191,8 +193,11 @@ class FaceResult:
     checked_in: bool = False  # this track has checked its person in
 
     def to_json(self) -> dict:
+        """``{"box", "track", "name", "d"}``; d is null until identified, and when there was
+        no one to compare with (an empty gallery), so the line stays valid JSON."""
+        d = None if self.d is None or not math.isfinite(self.d) else round(float(self.d), 4)
         return {"box": [int(v) for v in self.box], "track": self.track_id, "name": self.name,
-                "d": None if self.d is None else round(float(self.d), 4)}
+                "d": d}
 
 
 @dataclass(frozen=True)
@@ -603,7 +608,8 @@ class CheckinPipeline:
     def _face_result(self, track: Track, detected: bool) -> FaceResult:
         label = track.label
         key = label.person_id if label.person_id is not None else label.name
-        return FaceResult(track.box_int, track.id, label.name, label.d, label.person_id,
+        d = label.d if label.d is not None and math.isfinite(label.d) else None
+        return FaceResult(track.box_int, track.id, label.name, d, label.person_id,
                           label.support, label.probability, detected,
                           key in track.checked_in)
 
