@@ -429,13 +429,16 @@ class CheckinPipeline:
 
     # -- the loop for a worker thread --------------------------------------------------
     def run(self, source: CameraSource, cancel: CancelToken | None = None,
-            poll: float = 0.1) -> Iterator[FrameResult]:
+            poll: float = 0.1, warm_up: bool = True) -> Iterator[FrameResult]:
         """Process the newest frame of ``source`` again and again, yielding each result,
         until the source is terminal (ended, failed, closed) or ``cancel`` is set.
 
-        Waits for frames without busy looping; while the camera is retrying it keeps
-        checking ``cancel`` every ``poll`` seconds. Does not start or close the source.
+        Loads the models first (``warm_up``), in the calling (worker) thread. Waits for
+        frames without busy looping; while the camera is retrying it keeps checking
+        ``cancel`` every ``poll`` seconds. Does not start or close the source.
         """
+        if warm_up:
+            self.warm_up()
         last = -1
         while True:
             if cancel is not None:
