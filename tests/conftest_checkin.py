@@ -49,11 +49,3 @@ def make_tab(qtbot, gallery_path):
         tab.shutdown()
     assert shutdown_workers(5.0)
 
-
-def unlock(qtbot, dialog, pin: str, again: str | None = None) -> None:
-    """Type ``pin`` (twice when setting it) and submit; waits until the check is done."""
-    dialog.pin_edit.setText(pin)
-    if dialog.create:
-        dialog.confirm_edit.setText(pin if again is None else again)
-    dialog.submit()
-    qtbot.waitUntil(lambda: dialog._worker is None, timeout=10_000)

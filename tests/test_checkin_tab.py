@@ -9,7 +9,6 @@ import time
 import numpy as np
 import pytest
 from checkin_fakes import BusyEngine, CaptureSequence, FrameCapture, enrol_fake, walking
-from conftest_checkin import clip, gallery, gallery_path, make_tab  # noqa: F401
 from live_fakes import FakeEngine
 from PySide6.QtCore import QElapsedTimer, QTimer
 from PySide6.QtWidgets import QApplication
@@ -18,6 +17,8 @@ from desktop.store import Gallery
 from desktop.ui.checkin import live
 from desktop.ui.checkin.overlay import d_text, d_tooltip
 from desktop.ui.checkin_tab import describe_problem
+
+pytest_plugins = ["conftest_checkin"]
 
 
 def named(tab, name):
@@ -183,7 +184,7 @@ def test_damaged_gallery_offers_the_latest_backup(make_tab, gallery_path, qtbot)
     dialog = tab.opener.dialog
     assert "damaged" in dialog.text() or "not a" in dialog.text()
     assert "latest backup" in dialog.informativeText()
-    assert tab.gallery is None and not tab.manage_button.isEnabled() or tab.gallery is None
+    assert tab.gallery is None
     dialog.restore_button.click()
     qtbot.waitUntil(lambda: tab.gallery is not None, timeout=10_000)
     assert [p.name for p in tab.gallery.people()] == ["Ann"]
