@@ -125,12 +125,13 @@ def test_vectorised_cascade_matches_one_tree_at_a_time(synthetic) -> None:
     image = _smooth_noise(rng, 90, 120)
     grey = image.astype(np.uint16).sum(-1) // 3  # dlib's (R + G + B) / 3
     boxes = [(10, 5, 60, 60), (50, 30, 80, 70), (-20, -10, 50, 50), (100, 80, 40, 40)]
-    ours = sp.predict(image, boxes)
+    ours = sp.predict(image, boxes, round_to_pixels=False)
     for k, box in enumerate(boxes):
         np.testing.assert_allclose(ours[k], _reference_predict(model, grey, box), atol=1e-3)
     # A grey image gives the same as the RGB image whose grey it is.
     grey_u8 = grey.astype(np.uint8)
-    np.testing.assert_allclose(sp.predict(grey_u8, boxes), ours, atol=1e-6)
+    grey_points = sp.predict(grey_u8, boxes, round_to_pixels=False)
+    np.testing.assert_allclose(grey_points, ours, atol=1e-6)
 
 
 def test_predict_shapes_and_input_checks(synthetic) -> None:
@@ -140,9 +141,9 @@ def test_predict_shapes_and_input_checks(synthetic) -> None:
     sp = ShapePredictor.load(path)
     image = np.zeros((40, 50, 3), np.uint8)
     assert sp.predict(image, []).shape == (0, 5, 2)
-    one = sp.predict(image, (5, 5, 20, 20))
+    one = sp.predict(image, (5, 5, 20, 20), round_to_pixels=False)
     assert one.shape == (1, 5, 2) and one.dtype == np.float32
-    rounded = sp.predict(image, [(5, 5, 20, 20)], round_to_pixels=True)
+    rounded = sp.predict(image, [(5, 5, 20, 20)])  # dlib's whole pixels by default
     np.testing.assert_array_equal(rounded, np.floor(one + 0.5))
     with pytest.raises(ImageError):
         sp.predict(image.astype(np.float32), [(5, 5, 20, 20)])
@@ -187,6 +188,13 @@ def test_cache_is_written_reused_and_rebuilt(synthetic, facestyle_home: Path) ->
     np.testing.assert_array_equal(rebuilt.split_thresh, first.split_thresh)
     with np.load(cached[0]) as npz:
         assert npz["leaf_values"].shape == first.leaf_values.shape
+        arrays = dict(npz)
+    # A readable cache whose arrays do not fit together is not trusted either.
+    arrays["anchor_idx"] = arrays["anchor_idx"] + 100
+    np.savez(cached[0], **arrays)
+    assert first.is_consistent()
+    again = ShapePredictor.load(path)
+    np.testing.assert_array_equal(again.anchor_idx, first.anchor_idx)
 
 
 # -- the real model ------------------------------------------------------------------
@@ -226,7 +234,7 @@ def test_parity_with_dlib_on_random_images(real_predictor: ShapePredictor) -> No
             image = np.ascontiguousarray(image[..., 1])
         boxes = [(int(rng.integers(-60, 300)), int(rng.integers(-60, 220)), s, s + 3)
                  for s in rng.integers(20, 200, 4)]
-        ours = sp.predict(image, boxes, round_to_pixels=True)
+        ours = sp.predict(image, boxes)
         for k, (x, y, w, h) in enumerate(boxes):
             shape = reference(image, dlib.rectangle(x, y, x + w - 1, y + h - 1))
             theirs = np.array([[p.x, p.y] for p in shape.parts()])
@@ -244,7 +252,7 @@ def test_parity_with_dlib_on_faces_dev(shared_data: Path, real_predictor) -> Non
     assert len(faces) >= 20  # faces-dev has ~30 faces dlib's HOG detector finds
     float_err, rounded_err = [], []
     for face in faces:
-        ours = real_predictor.predict(face.image, [face.box])[0]
+        ours = real_predictor.predict(face.image, [face.box], round_to_pixels=False)[0]
         float_err.append(np.linalg.norm(ours - face.landmarks, axis=1))
         rounded_err.append(np.linalg.norm(np.floor(ours + 0.5) - face.landmarks, axis=1))
     float_err, rounded_err = np.concatenate(float_err), np.concatenate(rounded_err)

@@ -144,9 +144,10 @@ def face_chip_transforms(
     landmarks: np.ndarray, size: int = DEFAULT_SIZE, padding: float = DEFAULT_PADDING
 ) -> np.ndarray:
     """(N, 2, 3) float64 image-to-chip affines for (N, 5, 2) landmarks (for drawing)."""
-    return np.stack(
-        [get_face_chip_details(lm, size, padding).image_to_chip() for lm in _as_batch(landmarks)]
-    ) if len(landmarks) else np.zeros((0, 2, 3))
+    out = np.zeros((0, 2, 3))
+    for lm in _as_batch(landmarks):
+        out = np.concatenate([out, get_face_chip_details(lm, size, padding).image_to_chip()[None]])
+    return out
 
 
 def extract_chips(
@@ -173,7 +174,16 @@ def extract_chips(
 
 
 def extract_image_chip(image: np.ndarray, details: ChipDetails) -> np.ndarray:
-    """dlib's ``extract_image_chip`` with bilinear interpolation: (rows, cols, 3) uint8."""
+    """dlib's ``extract_image_chip`` with bilinear interpolation.
+
+    Args:
+        image: (H, W, 3) RGB uint8 (or (H, W) grey, repeated into 3 channels).
+        details: where to cut, from :func:`get_face_chip_details`.
+
+    Returns:
+        (rows, cols, 3) uint8.
+    """
+    image = _check_image(image)
     h, w = image.shape[:2]
     area = details.rows * details.cols
     # How many halvings until one more would make the region smaller than the chip.
@@ -189,8 +199,7 @@ def extract_image_chip(image: np.ndarray, details: ChipDetails) -> np.ndarray:
     hi = np.minimum(corners.max(axis=0) + grow, (w - 1, h - 1))
     left, top = (_round_half_away(v) for v in lo)
     right, bottom = (_round_half_away(v) for v in hi)
-    source = image[top : bottom + 1, left : right + 1] if right >= left and bottom >= top else (
-        np.zeros((0, 0, 3), np.uint8))
+    source = image[top : max(top, bottom + 1), left : max(left, right + 1)]  # may be empty
     # Down the pyramid, moving the chip's rectangle along (relative to the crop).
     rect = (details.rect[0] - left, details.rect[1] - top,
             details.rect[2] - left, details.rect[3] - top)
