@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.verify",
     "desktop.commands.gallery",
     "desktop.commands.checkins",
+    "desktop.commands.recognize_video",
 )
 
 
