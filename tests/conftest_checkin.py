@@ -4,8 +4,7 @@ conftest.py)."""
 from __future__ import annotations
 
 import pytest
-from checkin_fakes import walking, write_clip
-from live_fakes import FakeEngine
+from checkin_fakes import CheckinEngine, walking, write_clip
 
 from desktop.store import Gallery
 from desktop.ui.checkin_tab import CheckinTab
@@ -35,7 +34,7 @@ def make_tab(qtbot, gallery_path):
     tabs = []
 
     def make(**kwargs) -> CheckinTab:
-        kwargs.setdefault("engine_factory", FakeEngine)
+        kwargs.setdefault("engine_factory", CheckinEngine)
         kwargs.setdefault("gallery_path", gallery_path)
         tab = CheckinTab(**kwargs)
         qtbot.addWidget(tab)

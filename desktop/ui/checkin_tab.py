@@ -425,9 +425,6 @@ class CheckinTab(QWidget):
 
     # -- check-ins ------------------------------------------------------------------------
     def _on_checked_in(self, event: CheckinEvent) -> None:
-        log_ = self.session.checkin_log
-        if log_ is not None and log_.was_skipped(event):
-            return  # the gallery already had this person inside the cooldown
         self.events.append(event)
         when = time.strftime("%H:%M", time.localtime(event.time))
         self.view.welcome.welcome(event.person, f"checked in at {when}")

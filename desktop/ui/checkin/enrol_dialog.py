@@ -285,7 +285,7 @@ class EnrolDialog(QDialog):
         self._show_preview(update)
         if not check.ok or update.descriptor is None or check.face is None:
             self.rejections += 1
-            self._set_reason(check.reason[0].upper() + check.reason[1:], ok=False)
+            self._set_reason(check.reason, ok=False)
             return
         if update.time - self._last_take < SHOT_SPACING_S:
             self._set_reason("Good, hold still…", ok=True)

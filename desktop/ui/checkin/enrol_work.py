@@ -100,7 +100,7 @@ def examine_photos(engine: FaceEngineLike, paths: Sequence[str | Path], *,
             out.append(PhotoResult(path, ShotCheck(False, exc.message), None))
             continue
         faces = list(engine.detect(image))
-        check = check_shot(image, faces, min_face_px=min_face_px)
+        check = check_shot(image, faces, min_face_px=min_face_px, source="photo")
         descriptor = None
         if check.ok and check.face is not None and check.face.chip is not None:
             descriptor = embed_one(engine, check.face.chip)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -44,9 +43,9 @@ from desktop.face.camera import (
 )
 from desktop.face.pipeline import (
     DEFAULT_COOLDOWN_S,
-    CheckinEvent,
     CheckinPipeline,
     FrameResult,
+    GalleryCheckinLog,
     PipelineSettings,
 )
 from desktop.face.types import DEFAULT_TAU, FaceEngineLike
@@ -69,7 +68,7 @@ def inference_threads() -> int:
 
 
 def default_engine_factory() -> FaceEngineLike:
-    """The app's face engine, ``desktop.face.api.FaceEngine()``."""
+    """The app's face engine, ``desktop.face.api.FaceEngine()`` (models load lazily)."""
     try:
         from desktop.face.api import FaceEngine
     except ImportError as exc:
@@ -81,12 +80,17 @@ def default_engine_factory() -> FaceEngineLike:
 
 
 def load_engine(factory: EngineFactory) -> FaceEngineLike:
-    """Build the engine and run it once on a blank frame and chip, so that the first live
-    frame does not pay for lazy loading. Runs in a worker thread."""
+    """Build the engine and load its models now (``warm_up``; otherwise one pass over a
+    blank frame and chip), so that the first live frame does not pay for lazy loading.
+    Runs in a worker thread."""
     _limit_torch_threads()
     engine = factory()
-    engine.detect(np.zeros((120, 160, 3), np.uint8))
-    engine.embed(np.zeros((1, 150, 150, 3), np.uint8))
+    warm_up = getattr(engine, "warm_up", None)
+    if callable(warm_up):
+        warm_up()
+    else:
+        engine.detect(np.zeros((120, 160, 3), np.uint8))
+        engine.embed(np.zeros((1, 150, 150, 3), np.uint8))
     return engine
 
 
@@ -108,44 +112,6 @@ def engine_device(engine: Any) -> str:
             text = str(value)
             return "CPU" if text == "cpu" else text
     return "CPU"
-
-
-class GalleryCheckinLog:
-    """The pipeline's check-in log (:class:`~desktop.face.pipeline.CheckinLogLike`) over
-    the gallery.
-
-    Recording goes through :meth:`Gallery.record_checkin_if_due`, so the cooldown also holds
-    against check-ins made by another process (the CLI, a second window); an event the
-    gallery refused as inside the cooldown is remembered in :meth:`was_skipped` and gets
-    no welcome banner.
-    """
-
-    def __init__(self, gallery: Any, model_id: str, cooldown_s: Callable[[], float]) -> None:
-        self.gallery = gallery
-        self.model_id = model_id
-        self.cooldown_s = cooldown_s
-        self._skipped: set[tuple[int | None, float]] = set()
-        self._lock = threading.Lock()
-
-    def last_checkin_time(self, person: str, person_id: int | None) -> float | None:
-        if person_id is None:
-            return None
-        last = self.gallery.last_checkin(person_id)
-        return None if last is None else float(last.at)
-
-    def record_checkin(self, event: CheckinEvent) -> None:
-        if event.person_id is None:
-            raise ValueError(f"the check-in of {event.person} has no person id")
-        saved = self.gallery.record_checkin_if_due(
-            event.person_id, event.d, cooldown_s=self.cooldown_s(), camera=event.camera,
-            rule=event.rule, model_id=self.model_id, at=event.time)
-        if saved is None:
-            with self._lock:
-                self._skipped.add((event.person_id, event.time))
-
-    def was_skipped(self, event: CheckinEvent) -> bool:
-        with self._lock:
-            return (event.person_id, event.time) in self._skipped
 
 
 class LiveSession(QObject):
@@ -333,8 +299,7 @@ class LiveSession(QObject):
         if self.gallery is None or self.engine is None:
             self.checkin_log = None
         else:
-            self.checkin_log = GalleryCheckinLog(self.gallery, self.engine.model_id,
-                                                 lambda: self.cooldown_s)
+            self.checkin_log = GalleryCheckinLog(self.gallery, self.engine.model_id)
         self.pipeline.checkin_log = self.checkin_log
 
     def apply_settings(self, *, tau: float | None = None, margin: float | None = None,
