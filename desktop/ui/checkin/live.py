@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -79,12 +79,16 @@ def default_engine_factory() -> FaceEngineLike:
     return FaceEngine()
 
 
-def load_engine(factory: EngineFactory) -> FaceEngineLike:
-    """Build the engine and load its models now (``warm_up``; otherwise one pass over a
-    blank frame and chip), so that the first live frame does not pay for lazy loading.
-    Runs in a worker thread."""
+def load_engine(factory: EngineFactory) -> Iterator[str]:
+    """Build the engine and load its models now, so that the first live frame does not pay
+    for lazy loading. A generator for a Worker: it yields between models (so closing the
+    window does not wait for every model to load) and returns the engine."""
     _limit_torch_threads()
     engine = factory()
+    for part in ("detector", "landmarks", "embedder"):
+        yield part
+        getattr(engine, part, None)  # FaceEngine loads each model on first access
+    yield "warm-up"
     warm_up = getattr(engine, "warm_up", None)
     if callable(warm_up):
         warm_up()
