@@ -12,7 +12,11 @@ Threads (the UI thread never waits on a camera or a model):
 * building a matcher (reading every template) also runs in a Worker.
 
 The torch work runs with ``inference_threads()`` intra-op threads (all cores but one), so
-one core stays free for the UI and video decoding on a small machine.
+one core stays free for the UI and video decoding on a small machine. Between its native
+calls the pipeline runs Python code (tracking, landmarks, voting) that holds the GIL; with
+Python's default 5 ms switch interval the UI thread then waited up to 225 ms for it
+(measured on 2 busy cores with the real engine on the faces-dev clip), with 1 ms at most
+50 ms, so the session lowers the interval to :data:`GIL_SWITCH_S`.
 
 Source faults are handled in two layers: a camera that fails or disappears is retried by
 CameraSource itself (state ``retrying``, with its own backoff); a source that is over
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -60,6 +65,17 @@ REPLAY_DELAY_S = 3.0
 #: Backoff for a source that failed for good (e.g. a missing file): first and largest delay.
 REOPEN_FIRST_S = 2.0
 REOPEN_MAX_S = 60.0
+
+
+#: Python's thread switch interval while a live session runs, in seconds (default 0.005).
+GIL_SWITCH_S = 0.001
+
+
+def responsive_gil() -> None:
+    """Let the UI thread take the GIL back within about a millisecond (never raises the
+    interval if someone set it lower)."""
+    if sys.getswitchinterval() > GIL_SWITCH_S:
+        sys.setswitchinterval(GIL_SWITCH_S)
 
 
 def inference_threads() -> int:
@@ -177,6 +193,7 @@ class LiveSession(QObject):
         self._reopen_timer.timeout.connect(self._reopen)
         self._generation = 0
         self._camera_state.connect(self._on_camera_state)
+        responsive_gil()
 
     # -- camera -------------------------------------------------------------------------
     def open_source(self, spec: int | str) -> None:
