@@ -9,7 +9,8 @@ main window, and saves:
 * ``checkin-live.png``: the live view with a named face, d, the welcome banner and the
   side panel (the best frame seen: a welcome banner and a named box together);
 * ``checkin-manager-<page>.png``: each manager page;
-* ``checkin-enrol.png``: the enrolment dialog capturing from the clip.
+* ``checkin-enrol.png``: the enrolment dialog with an imported photo, the look-alike
+  warning, and the camera capture saying why the clip's frames are refused.
 
 Needs ../shared/data (faces-dev) and the face models; takes a minute or two on a laptop.
 """
@@ -107,8 +108,15 @@ def main() -> int:
         manager.show_page(key)
         pump(app, 0.5)
         save(manager, args.out / f"checkin-manager-{key}.png")
-    dialog = manager.show_page("enrol").open_dialog("camera")
-    pump(app, 60, lambda: dialog.rejections + len(dialog.shots) >= 3)
+    # Enrolling Lin again by mistake: the photo passes the checks, the look-alike warning
+    # stops a silent duplicate; meanwhile the camera capture says why frames are refused.
+    dialog = manager.show_page("enrol").open_dialog("none")
+    pump(app, 10, lambda: dialog.matcher_ready)
+    dialog.name_edit.setText("Lin Miranda")
+    dialog.import_files([VIDEO / "lin-manuel-miranda.png"])
+    pump(app, 60, lambda: len(dialog.shots) >= 1)
+    dialog.start_capture()
+    pump(app, 60, lambda: dialog.rejections >= 3)
     pump(app, 1.0)
     save(dialog, args.out / "checkin-enrol.png")
     dialog.reject()

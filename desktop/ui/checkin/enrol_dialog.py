@@ -99,7 +99,7 @@ class EnrolDialog(QDialog):
         self._waiting_engine = False
         self.setObjectName("enrolDialog")
         self.setWindowTitle(f"Add photos of {person.name}" if person else "Enrol a person")
-        self.setMinimumSize(820, 620)
+        self.setMinimumSize(980, 660)
         self._build()
         self._load_matcher()
         self._refresh_shots()
@@ -178,8 +178,7 @@ class EnrolDialog(QDialog):
             "#enrolWarningFrame { background: #fff4e5; border: 1px solid #f0b45b;"
             " border-radius: 6px; } #enrolWarningFrame QLabel, #enrolWarningFrame QCheckBox"
             " { color: #5f3b00; }")
-        self.ack_box = QCheckBox("I checked: this is a different person (or the same "
-                                 "person's photos); save anyway", objectName="enrolAck")
+        self.ack_box = QCheckBox("I checked the faces: save anyway", objectName="enrolAck")
         self.ack_box.toggled.connect(self._update_save)
         wl = QVBoxLayout(self.warning_frame)
         wl.addWidget(self.warning_label)
