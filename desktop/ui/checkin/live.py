@@ -432,6 +432,11 @@ class LiveSession(QObject):
             # The camera still runs (a switch, or an error in the loop): run again.
             QTimer.singleShot(0 if self._paused else 200, self._restart_pipeline)
 
+    def wait_pipeline(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until the pipeline's worker has returned."""
+        worker = self._worker
+        return worker is None or worker.wait(timeout)
+
     @property
     def pipeline_running(self) -> bool:
         return self._worker is not None and self._worker.is_running
@@ -460,6 +465,10 @@ class LiveSession(QObject):
         return self.pipeline.stats().fps
 
     # -- end ------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def shutdown(self) -> None:
         """Stop everything; returns quickly (workers are joined by the main window)."""
         self._closed = True
