@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from checkin_fakes import BusyEngine, CaptureSequence, FrameCapture, enrol_fake, walking
 from live_fakes import FakeEngine
-from PySide6.QtCore import QElapsedTimer, QTimer
 from PySide6.QtWidgets import QApplication, QLabel
 
 from desktop.store import Gallery
 from desktop.ui.checkin import live
 from desktop.ui.checkin.overlay import d_text, d_tooltip
 from desktop.ui.checkin_tab import describe_problem
+from desktop.ui.heartbeat import Heartbeat
 
 pytest_plugins = ["conftest_checkin"]
 
@@ -144,29 +144,16 @@ def test_ui_thread_stays_responsive_while_inference_runs(make_tab, gallery, clip
     tab = make_tab(source=str(clip), loop_files=True, engine_factory=BusyEngine)
     qtbot.waitUntil(lambda: tab.session.pipeline_running and bool(tab.view.faces),
                     timeout=20_000)
-    gaps = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.elapsed()]
-
-    def beat():
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    heartbeat = QTimer()
-    heartbeat.setInterval(10)
-    heartbeat.timeout.connect(beat)
     painted = tab.view.paints
     results = tab.session.pipeline.stats().frames
-    heartbeat.start()
+    beat = Heartbeat(10).start()
     qtbot.wait(3000)
-    heartbeat.stop()
+    beat.stop()
     processed = tab.session.pipeline.stats().frames - results
     assert processed >= 10, "the pipeline did not run during the heartbeat"
     assert tab.view.paints - painted >= 30, "the video was not repainted"
-    assert len(gaps) >= 100
-    assert max(gaps) <= 100, f"the UI thread stalled {max(gaps)} ms (gaps: {sorted(gaps)[-5:]})"
+    assert len(beat.gaps) >= 100
+    assert beat.max_gap_ms <= 100, f"the UI thread stalled {sorted(beat.gaps)[-5:]} ms"
 
 
 def test_damaged_gallery_offers_the_latest_backup(make_tab, gallery_path, qtbot):

@@ -38,6 +38,27 @@ MAX_TRIES = 3
 LOCKOUT_S = 30.0
 LOCKOUT_MAX_S = 300.0
 _KEY = "_pin_lockout"
+ERROR_RED = "#b3261e"
+
+
+def new_pin_problem(pin: str, again: str) -> str | None:
+    """Why a new PIN typed twice cannot be used (too short, too long, the two differ), or
+    None when it can."""
+    try:
+        validate_pin(pin)
+    except PinError as exc:
+        return exc.message
+    if pin != again:
+        return "The two PINs differ. Type the same PIN twice."
+    return None
+
+
+def error_label(name: str) -> QLabel:
+    """A red, wrapping label for a dialog's problems."""
+    label = QLabel(objectName=name)
+    label.setWordWrap(True)
+    label.setStyleSheet(f"color: {ERROR_RED};")
+    return label
 
 
 class PinLock:
@@ -114,9 +135,7 @@ class PinDialog(QDialog):
             form.addRow("Again", self.confirm_edit)
         else:
             self.confirm_edit.hide()
-        self.message = QLabel(objectName="pinMessage")
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #b3261e;")
+        self.message = error_label("pinMessage")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                         | QDialogButtonBox.StandardButton.Cancel)
         self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -156,15 +175,12 @@ class PinDialog(QDialog):
         self._worker.start()
 
     def _set_pin(self, pin: str, again: str) -> None:
-        try:
-            validate_pin(pin)
-        except PinError as exc:
-            self.message.setText(exc.message)
-            return
-        if pin != again:
-            self.message.setText("The two PINs differ. Type the same PIN twice.")
-            self.confirm_edit.clear()
-            self.confirm_edit.setFocus()
+        problem = new_pin_problem(pin, again)
+        if problem is not None:
+            self.message.setText(problem)
+            if pin != again:
+                self.confirm_edit.clear()
+                self.confirm_edit.setFocus()
             return
         self._busy("Saving…")
         self._worker = Worker(self.gallery.set_pin, pin)
@@ -180,7 +196,7 @@ class PinDialog(QDialog):
 
     def _idle(self) -> None:
         self._worker = None
-        self.message.setStyleSheet("color: #b3261e;")
+        self.message.setStyleSheet(f"color: {ERROR_RED};")
         self.ok_button.setEnabled(True)
         self.pin_edit.setEnabled(True)
 
