@@ -300,3 +300,29 @@ def test_main_window_gets_a_check_in_menu_and_status_fields(qtbot):
     assert labels["camera_fps"].text().startswith("Camera")
     assert labels["inference_fps"].text().startswith("Recognition")
     window.close()
+
+
+def test_a_failing_pipeline_restarts_and_recovers(make_tab, gallery, clip, qtbot):
+    from checkin_fakes import CheckinEngine
+
+    class Flaky(CheckinEngine):
+        def __init__(self):
+            super().__init__()
+            self.failures = 0
+
+        def detect_boxes(self, image):
+            if self.failures < 3:
+                self.failures += 1
+                raise RuntimeError("the detector hiccuped")
+            return super().detect_boxes(image)
+
+    enrol_fake(gallery, "ann", "Ann")
+    engines = []
+    tab = make_tab(source=str(clip), loop_files=True,
+                   engine_factory=lambda: engines.append(Flaky()) or engines[-1])
+    errors = []
+    tab.session.pipeline_error.connect(errors.append)
+    qtbot.waitUntil(lambda: len(errors) >= 3, timeout=15_000)
+    assert "hiccuped" in str(errors[0])
+    qtbot.waitUntil(lambda: named(tab, "Ann"), timeout=15_000)
+    assert engines[0].failures == 3
