@@ -28,6 +28,7 @@ from PySide6.QtCore import QPoint, Qt
 from desktop.store import NewTemplate
 from desktop.ui.checkin import pin as pin_module
 from desktop.ui.checkin.manager import PAGES
+from desktop.ui.checkin.overlay import is_unknown
 from desktop.ui.checkin.people_page import DELETE, KEEP
 from desktop.ui.checkin.pin import PinDialog, PinLock
 from desktop.ui.checkin.shots import check_shot
@@ -234,8 +235,7 @@ def test_enrol_an_unknown_face_from_the_live_view(make_tab, qtbot, tmp_path, gal
     clip_path = write_clip(tmp_path / "stranger.avi",
                            walking("stranger", 40, x0=150, step=2))
     tab = make_tab(source=str(clip_path), loop_files=True)
-    qtbot.waitUntil(lambda: any(f.name is None and f.d is not None for f in tab.view.faces),
-                    timeout=15_000)
+    qtbot.waitUntil(lambda: any(is_unknown(f) for f in tab.view.faces), timeout=15_000)
     face = tab.view.faces[0]
     geom = tab.view.geometry_for_frame()
     box = geom.map_box(face.box)

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QLabel
 
 from desktop.store import Gallery
 from desktop.ui.checkin import live
-from desktop.ui.checkin.overlay import d_text, d_tooltip
+from desktop.ui.checkin.overlay import d_text, d_tooltip, face_title
 from desktop.ui.checkin_tab import describe_problem
 from desktop.ui.heartbeat import Heartbeat
 
@@ -58,9 +58,10 @@ def test_tab_names_faces_on_a_video_file_and_checks_in_once(make_tab, gallery, c
 
 def test_a_stranger_stays_unknown_and_empty_gallery_says_so(make_tab, clip, qtbot):
     tab = make_tab(source=str(clip), loop_files=True)
-    qtbot.waitUntil(lambda: bool(tab.view.faces) and tab.view.faces[0].d is not None,
+    qtbot.waitUntil(lambda: bool(tab.view.faces) and tab.view.faces[0].votes > 0,
                     timeout=15_000)
-    assert tab.view.faces[0].name is None
+    assert tab.view.faces[0].name is None and tab.view.faces[0].d is None  # no one to compare
+    assert face_title(tab.view.faces[0]) == "Unknown"
     qtbot.waitUntil(lambda: tab.view.notice.startswith("No one is enrolled"), timeout=5_000)
     assert tab.events == []
 
