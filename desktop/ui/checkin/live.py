@@ -13,10 +13,12 @@ Threads (the UI thread never waits on a camera or a model):
 
 The torch work runs with ``inference_threads()`` intra-op threads (all cores but one), so
 one core stays free for the UI and video decoding on a small machine. Between its native
-calls the pipeline runs Python code (tracking, landmarks, voting) that holds the GIL; with
-Python's default 5 ms switch interval the UI thread then waited up to 225 ms for it
-(measured on 2 busy cores with the real engine on the faces-dev clip), with 1 ms at most
-50 ms, so the session lowers the interval to :data:`GIL_SWITCH_S`.
+calls the pipeline runs Python code (tracking, landmarks, voting) that holds the GIL, so
+the session lowers Python's thread switch interval to :data:`GIL_SWITCH_S` and the UI
+thread gets the GIL back quickly (``bench/checkin_ui_heartbeat.py`` measures it: with
+spinning OpenMP threads on 2 busy cores the worst UI gap was 225 ms at the default 5 ms
+and 50 ms at 1 ms; with ``OMP_WAIT_POLICY=PASSIVE``, set by ``desktop/__init__.py``, both
+stay under ~80 ms).
 
 Source faults are handled in two layers: a camera that fails or disappears is retried by
 CameraSource itself (state ``retrying``, with its own backoff); a source that is over
