@@ -18,11 +18,11 @@ from desktop.errors import FacestyleError
 COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.gui",
     "desktop.commands.doctor",
+    "desktop.commands.faces",
+    "desktop.commands.verify",
     "desktop.commands.gallery",
     "desktop.commands.checkins",
     "desktop.commands.recognize_video",
-    "desktop.commands.faces",
-    "desktop.commands.verify",
 )
 
 
