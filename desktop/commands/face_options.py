@@ -6,8 +6,7 @@ import argparse
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
-    from desktop.face.api import DETECT_MAX_SIDE
-    from desktop.face.detector import DEFAULT_MIN_FACE_SIZE
+    from desktop.face.types import DEFAULT_MIN_FACE_SIZE, DETECT_MAX_SIDE
 
     g = p.add_argument_group("face engine")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),

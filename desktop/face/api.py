@@ -29,7 +29,9 @@ import numpy as np
 from desktop.errors import ImageError, ModelFileError
 from desktop.face.types import (
     CHIP_SIZE,
+    DEFAULT_MIN_FACE_SIZE,
     DEFAULT_TAU,
+    DETECT_MAX_SIDE,
     EMBEDDING_DIM,
     Face,
     squared_distance,
@@ -37,9 +39,6 @@ from desktop.face.types import (
 
 #: The model id of dlib's own encoder weights; fine-tuned versions bring their own.
 DEFAULT_MODEL_ID = "dlib-resnet-v1"
-#: Images with a longer side than this are shrunk for detection only (chips are cut from
-#: the full-resolution image). Faces smaller than 80 px at this size are not found.
-DETECT_MAX_SIDE = 1280
 #: Test-time augmentation: shifts (x, y) in chip pixels, each also mirrored. The set is
 #: symmetric in x, so a chip and its mirror image get the same averaged descriptor.
 TTA_SHIFTS = ((0, 0), (2, 0), (-2, 0), (0, 2), (0, -2))
@@ -135,8 +134,6 @@ class FaceEngine:
         encoder_precision: str = "fp32",
         tta: bool = False,
     ) -> None:
-        from desktop.face.detector import DEFAULT_MIN_FACE_SIZE
-
         if not model_id or not isinstance(model_id, str):
             raise ValueError("model_id must be a non-empty string")
         self._model_id = model_id

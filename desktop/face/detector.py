@@ -48,16 +48,12 @@ from torch import nn
 
 from desktop.face.dlib_nets import DETECTOR_DEFINITION, Network, load_network
 from desktop.face.encoder import Affine, copy_dlib_weights, fold_affine_pairs
-from desktop.face.types import Face
+from desktop.face.types import DEFAULT_MIN_FACE_SIZE, Face
 
 #: dlib's detection window (the file says 80x80) and pyramid rate (pyramid_down<6>: 5/6).
 PYRAMID_DOWN = 6
 #: Smallest pyramid level dlib builds (rows).
 MIN_LEVEL_HEIGHT = 5
-#: Check-in default: faces narrower than this (pixels of the frame) are not looked for.
-#: A face at a front desk, 0.5-1.2 m from a 640x360 webcam (60 degree field), is about
-#: 75-180 px wide; 80 px is dlib's own window, so no level is skipped or upsampled.
-DEFAULT_MIN_FACE_SIZE = 80
 
 
 # ------------------------------------------------------------------------------------------

@@ -25,6 +25,13 @@ DLIB_L2_THRESHOLD = 0.6
 DEFAULT_TAU = DLIB_L2_THRESHOLD**2  # 0.36, in units of squared L2
 CHIP_SIZE = 150
 EMBEDDING_DIM = 128
+#: Check-in default: faces narrower than this (pixels of the frame) are not looked for.
+#: A face at a front desk, 0.5-1.2 m from a 640x360 webcam (60 degree field), is about
+#: 75-180 px wide; 80 px is dlib's own window, so no level is skipped or upsampled.
+DEFAULT_MIN_FACE_SIZE = 80
+#: Images with a longer side than this are shrunk for detection only (chips are cut from
+#: the full-resolution image). Faces smaller than 80 px at this size are not found.
+DETECT_MAX_SIDE = 1280
 
 
 @dataclass
