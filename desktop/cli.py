@@ -18,6 +18,7 @@ from desktop.errors import FacestyleError
 COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.gui",
     "desktop.commands.doctor",
+    "desktop.commands.stylize",
 )
 
 
