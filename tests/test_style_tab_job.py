@@ -20,6 +20,7 @@ from desktop.style.output import read_settings
 from desktop.ui.style_tab import StyleTab
 
 JOB_TIMEOUT_MS = 240_000
+pytestmark = pytest.mark.slow  # each test runs VGG19 for real
 
 
 @pytest.fixture
@@ -97,28 +98,54 @@ def test_pause_resume_and_stop_from_the_buttons(qtbot, tab):
     assert not entry.finished and entry.iterations == done
 
 
-def test_the_ui_keeps_responding_while_a_job_runs(qtbot, tab):
-    """A 10 ms heartbeat timer keeps firing while the loop works on another thread."""
-    load_pair(tab)
-    make_tiny(tab, iterations=2000, size=128)
+def heartbeat_gaps(qtbot, until) -> np.ndarray:
+    """Gaps (ms) between the beats of a 10 ms QTimer, while waiting for ``until()``."""
     beats: list[float] = []
     clock = QElapsedTimer()
     clock.start()
     timer = QTimer()
     timer.setInterval(10)
     timer.timeout.connect(lambda: beats.append(clock.elapsed()))
+    timer.start()
+    qtbot.waitUntil(until, timeout=JOB_TIMEOUT_MS)
+    timer.stop()
+    assert len(beats) > 20
+    return np.diff(beats)
+
+
+def test_the_ui_keeps_responding_while_a_job_runs(qtbot, tab):
+    """A 10 ms heartbeat keeps beating while the loop works on another thread.
+
+    A UI frozen by the job beats only between iterations: nearly all the time would sit in
+    long gaps. Here at most 10% of the time may sit in gaps over 100 ms, and no gap may
+    reach a second. (On a quiet machine the worst gap is a few tens of ms; on a 2-core
+    machine shared with other heavy work, the scheduler alone makes rare 200-400 ms gaps
+    with or without a job, so a plain "no gap over 200 ms" would test the machine.)
+    """
+    load_pair(tab)
+    make_tiny(tab, iterations=2000, size=96)
     tab.start()
     qtbot.waitUntil(lambda: len(tab.job.recorder.rows) >= 1, timeout=JOB_TIMEOUT_MS)
-    timer.start()
     first = len(tab.job.recorder.rows)
-    qtbot.waitUntil(lambda: len(tab.job.recorder.rows) >= first + 8, timeout=JOB_TIMEOUT_MS)
+    beats: list[float] = []
+    clock = QElapsedTimer()
+    clock.start()
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: beats.append(clock.elapsed()))
+    timer.start()
+    qtbot.waitUntil(lambda: len(tab.job.recorder.rows) >= first + 6, timeout=JOB_TIMEOUT_MS)
     timer.stop()
     with qtbot.waitSignal(tab.job.ended, timeout=JOB_TIMEOUT_MS):
         tab.job.stop()
     gaps = np.diff(beats)
+    span = beats[-1] - beats[0]
+    long_share = gaps[gaps > 100].sum() / span
+    print(f"heartbeat over {span:.0f} ms: {len(beats)} beats, worst gap {gaps.max():.0f} ms, "
+          f"{long_share:.1%} of the time in gaps over 100 ms")
     assert len(beats) > 20
-    # A frozen UI shows up as gaps of whole iterations; a responsive one stays near 10 ms.
-    assert gaps.max() < 250, f"the UI stalled for {gaps.max():.0f} ms"
+    assert long_share < 0.10, f"{long_share:.0%} of the time the UI did not respond"
+    assert gaps.max() < 1000, f"the UI stalled for {gaps.max():.0f} ms"
 
 
 def test_save_writes_png_with_settings_and_a_sidecar(qtbot, tab, tmp_path):

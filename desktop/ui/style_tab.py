@@ -226,6 +226,7 @@ class StyleTab(QWidget):
         self.live.plot.append([(r.step, r.losses()) for r in rows])
 
     def _on_ended(self, outcome: str, last: IterationReport | None) -> None:
+        self.live.plot.flush()
         elapsed = format_duration(time.monotonic() - self._job_started)
         recorder = self.job.recorder
         done = len(recorder.rows)

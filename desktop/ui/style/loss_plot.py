@@ -2,6 +2,10 @@
 
 Losses are the weighted terms the loop reports (alpha*J_content, beta*J_style, tv*TV and
 their sum J). Values of 0 or less cannot sit on a log axis, so they leave a gap.
+
+Repainting the plot (mostly its axes) costs the UI thread far more than showing G, so
+new points are drawn at most every :data:`REDRAW_MS` milliseconds; :meth:`flush` draws
+at once (at the end of a job).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -22,6 +27,7 @@ SERIES = (  # key, label, colour, width
     ("style", "β·J_style", "#e8710a", 1.6),
     ("tv", "TV", "#9aa0a6", 1.2),
 )
+REDRAW_MS = 200
 PLOT_TIP = ("The loss after every iteration, log scale: total J = α·J_content + β·J_style "
             "(+ TV).\nA falling style curve means G is taking on the style; the content curve "
             "rises as G leaves the photo.")
@@ -59,6 +65,11 @@ class LossPlot(QWidget):
         self._tv_listed = False
         self.set_iterations(100)
         self.plot.setYRange(0, 4, padding=0)  # 1 .. 1e4 until there are losses
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(REDRAW_MS)
+        self._redraw_timer.timeout.connect(self._redraw)
+        self.redraws = 0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
@@ -71,7 +82,7 @@ class LossPlot(QWidget):
         self._x.clear()
         for values in self._y.values():
             values.clear()
-        self._redraw()
+        self.flush()
 
     def append(self, rows: list[tuple[int, dict[str, float]]]) -> None:
         """Add ``(iteration, {"total": .., "content": .., "style": .., "tv": ..})`` rows."""
@@ -83,9 +94,19 @@ class LossPlot(QWidget):
                 value = float(losses.get(key, math.nan))
                 self._y[key].append(value if value > 0 and math.isfinite(value) else math.nan)
         self.plot.enableAutoRange(axis="y")
+        if not self._redraw_timer.isActive():
+            if len(self._x) == len(rows):  # the first points: show them at once
+                self._redraw()
+            else:
+                self._redraw_timer.start()
+
+    def flush(self) -> None:
+        """Draw the points not drawn yet."""
+        self._redraw_timer.stop()
         self._redraw()
 
     def _redraw(self) -> None:
+        self.redraws += 1
         x = np.asarray(self._x, dtype=float)
         for key, curve in self._curves.items():
             y = np.asarray(self._y[key], dtype=float)
