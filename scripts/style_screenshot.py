@@ -30,7 +30,11 @@ def main() -> int:
     p.add_argument("--at", type=int, default=40, help="grab at this iteration")
     p.add_argument("--window", default="1280x800")
     p.add_argument("--view", default="g", choices=["g", "side", "compare"])
-    p.add_argument("--timeout", type=float, default=900.0)
+    p.add_argument("--history", type=int, default=0, metavar="N",
+                   help="first run a short N-iteration job at 192 px, for the history strip")
+    p.add_argument("--max-kb", type=int, default=500,
+                   help="re-encode with a 256-colour palette when the PNG is larger")
+    p.add_argument("--timeout", type=float, default=1800.0)
     args = p.parse_args()
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -51,6 +55,16 @@ def main() -> int:
             and tab.side.styles.slots[0].load_file(args.data / "starry_night.jpg")):
         print(tab.live.message.text(), file=sys.stderr)
         return 1
+    deadline = time.monotonic() + args.timeout
+    if args.history:
+        settings = tab.settings()
+        settings.size, settings.iterations = 192, args.history
+        tab.set_settings(settings)
+        if not tab.start():
+            print("could not start:", tab.live.message.text(), file=sys.stderr)
+            return 1
+        while tab.job.running and time.monotonic() < deadline:
+            settle(100)
     settings = tab.settings()
     settings.size, settings.iterations = args.size, args.iterations
     tab.set_settings(settings)
@@ -58,7 +72,6 @@ def main() -> int:
     if not tab.start():
         print("could not start:", tab.live.message.text(), file=sys.stderr)
         return 1
-    deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         settle(100)
         last = tab.job.last
@@ -69,6 +82,12 @@ def main() -> int:
     settle(300)
     image = window.grab()
     ok = image.save(str(args.out), "PNG")
+    if ok and args.out.stat().st_size > args.max_kb * 1024:
+        from PIL import Image
+
+        with Image.open(args.out) as img:
+            small = img.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+        small.save(args.out, optimize=True)
     tab.job.shutdown(10.0)
     settle(200)
     window.close()

@@ -172,11 +172,14 @@ def test_camera_snapshot_uses_the_checkin_tab_when_it_offers_frames(qtbot):
     frames = [None]
     checkin.latest_frame = lambda: frames[0]
     style.activated()
-    assert style.side.content.camera_button.isEnabled()
-    qtbot.mouseClick(style.side.content.camera_button, Qt.MouseButton.LeftButton)
-    assert style.side.content.image is None
+    assert not style.side.content.camera_button.isEnabled()  # no picture yet
+    assert "Start the camera" in style.side.content.camera_button.toolTip()
+    assert style.side.content.snapshot() is False
     assert "camera" in style.live.message.text().lower()
     frames[0] = content_image(30, 40)
+    window.show_tab("checkin")
+    window.show_tab("style")  # coming back to the tab looks again
+    assert style.side.content.camera_button.isEnabled()
     qtbot.mouseClick(style.side.content.camera_button, Qt.MouseButton.LeftButton)
     assert np.array_equal(style.side.content.image, frames[0])
     assert style.side.content.source == "camera snapshot"

@@ -7,7 +7,6 @@ assert how fast anything is.
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -221,11 +220,12 @@ def test_choices_persist_through_save_and_restore_state(qtbot, tmp_path):
     assert "c.png" in third.live.message.text()
 
 
-def test_starting_twice_is_refused_while_running(qtbot, tab):
+def test_starting_twice_is_refused_and_shutdown_stops_the_job(qtbot, tab):
     load_pair(tab)
     make_tiny(tab, iterations=1000)
     assert tab.start() is True
     assert tab.start() is False
-    with qtbot.waitSignal(tab.job.ended, timeout=JOB_TIMEOUT_MS):
-        tab.job.stop()
-    time.sleep(0.01)
+    qtbot.waitUntil(lambda: len(tab.job.recorder.rows) >= 1, timeout=JOB_TIMEOUT_MS)
+    with qtbot.waitSignal(tab.job.ended, timeout=JOB_TIMEOUT_MS) as ended:
+        assert tab.shutdown_job(timeout=JOB_TIMEOUT_MS / 1000) is True
+    assert ended.args[0] == "stopped" and len(tab.job.recorder.rows) < 1000

@@ -43,9 +43,7 @@ from desktop.ui.style.side_panel import PANEL_WIDTH, SidePanel
 
 log = logging.getLogger(__name__)
 
-
-def _name(source: str) -> str:
-    return Path(source).name if source and Path(source).suffix else (source or "image")
+MISSING = "missing"  # the key of the "To start, add ..." message
 
 
 class StyleTab(QWidget):
@@ -60,6 +58,8 @@ class StyleTab(QWidget):
         self.job = StyleJob(stylize, self)
         self.shown: np.ndarray | None = None  # the G in the preview
         self.shown_settings: StyleSettings | None = None
+        self.shown_inputs: dict[str, Any] = {}  # the sources of the shown G's C and S
+        self._job_inputs: dict[str, Any] = {}
         self._job_started = 0.0
         self._last_save_dir = ""
         self._notices_shown = True
@@ -127,9 +127,8 @@ class StyleTab(QWidget):
         if self.shown is None and content is not None and not self.job.running:
             self.live.canvas.caption = "C · content (press Start to paint)"
             self.live.canvas.set_image(to_qimage(content))
-        if content is not None and styles and self.live.message.level == ERROR \
-                and "add" in self.live.message.text():
-            self.live.message.clear()
+        if content is not None and styles:
+            self.live.message.clear(MISSING)
         if content is not None:
             self.side.content.set_missing(False)
         if styles:
@@ -154,8 +153,9 @@ class StyleTab(QWidget):
         self.side.content.set_missing(self.side.content.image is None)
         self.side.styles.set_missing(not self.side.styles.images())
         if missing:
-            self.message("To start, add " + " and ".join(missing) + ": use Open…, drop a file "
-                         "on its card, or Paste.", ERROR)
+            self.live.message.show_message(
+                "To start, add " + " and ".join(missing) + ": use Open…, drop a file on its "
+                "card, or Paste.", ERROR, key=MISSING)
             return False
         settings = self.settings()
         if not settings.style_layers:
@@ -182,6 +182,8 @@ class StyleTab(QWidget):
         self._job_started = time.monotonic()
         self._notices_shown = False
         self.shown_settings = settings
+        self._job_inputs = {"content": self.side.content.source,
+                            "styles": [s.source for s in self.side.styles.filled()]}
         self.job.start(content, styles, settings, autosave)
         return True
 
@@ -199,6 +201,7 @@ class StyleTab(QWidget):
             if notices:
                 self.message(" ".join(notices), WARNING)
         self.shown = report.image
+        self.shown_inputs = self._job_inputs
         scale = f" · scale {report.scale_index + 1}" if report.scale_index else ""
         self.live.show_generated(to_qimage(report.image),
                                  f"G · iteration {report.iteration}{scale}")
@@ -233,8 +236,8 @@ class StyleTab(QWidget):
         if last is not None and self.shown_settings is not None:
             entry = HistoryEntry(
                 image=last.image, settings=self.shown_settings, iterations=done,
-                losses=last.losses(), content_name=_name(self.side.content.source),
-                style_names=[_name(s.source) for s in self.side.styles.filled()],
+                losses=last.losses(), content=self._job_inputs.get("content", ""),
+                styles=list(self._job_inputs.get("styles", [])),
                 finished=outcome == FINISHED)
             self.live.history.add(entry)
         if outcome == FINISHED:
@@ -270,6 +273,7 @@ class StyleTab(QWidget):
     def view_entry(self, entry: HistoryEntry) -> None:
         self.shown = entry.image
         self.shown_settings = entry.settings
+        self.shown_inputs = {"content": entry.content, "styles": list(entry.styles)}
         self.live.show_generated(to_qimage(entry.image), f"G · from history "
                                  f"({entry.iterations} iterations)")
         self.live.save_button.setEnabled(True)
@@ -305,8 +309,7 @@ class StyleTab(QWidget):
         path = Path(path)
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
-        extra = {"content": self.side.content.source,
-                 "styles": [s.source for s in self.side.styles.filled()], **self.job.extra()}
+        extra = {**self.shown_inputs, **self.job.extra()}
         try:
             saving.save_result(path, image, settings, extra)
         except (FacestyleError, OSError) as exc:
@@ -392,8 +395,14 @@ class StyleTab(QWidget):
                          + ", ".join(Path(p).name for p in gone) + ".", INFO)
 
     def shutdown(self) -> None:
-        if not self.job.shutdown(timeout=5.0):
-            log.warning("the style job did not stop within 5 s")
+        """On close: stop the job and wait for it (at most 5 s)."""
+        self.shutdown_job(timeout=5.0)
+
+    def shutdown_job(self, timeout: float) -> bool:
+        stopped = self.job.shutdown(timeout=timeout)
+        if not stopped:
+            log.warning("the style job did not stop within %.0f s", timeout)
+        return stopped
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QPoint, QSize, Qt, Signal
@@ -28,20 +29,25 @@ class HistoryEntry:
     settings: StyleSettings
     iterations: int  # iterations actually run
     losses: dict[str, float]
-    content_name: str = ""
-    style_names: list[str] = field(default_factory=list)
+    content: str = ""  # where C came from: a path, "pasted image" or "camera snapshot"
+    styles: list[str] = field(default_factory=list)  # the same for each S
     finished: bool = True  # False when stopped early
     created: float = field(default_factory=time.time)
 
     def summary(self) -> str:
         s = self.settings
         state = "finished" if self.finished else "stopped"
-        styles = ", ".join(self.style_names) or "?"
-        return (f"{self.content_name or 'content'} in the style of {styles}\n"
+        styles = ", ".join(_name(s) for s in self.styles) or "?"
+        return (f"{_name(self.content)} in the style of {styles}\n"
                 f"{state} after {self.iterations} of {s.iterations} iterations, "
                 f"{s.size} px, {s.optimizer}\n"
                 f"α = {s.alpha:g}, β = {s.beta:g}, total loss {self.losses.get('total', 0):.4g}\n"
                 "Click to view; double-click to restore these settings.")
+
+
+def _name(source: str) -> str:
+    """A file's name, or the words for a pasted image or camera snapshot."""
+    return Path(source).name if source and Path(source).suffix else (source or "image")
 
 
 class HistoryStrip(QListWidget):

@@ -193,8 +193,16 @@ class ImageSlot(QFrame):
 
     # -- camera ------------------------------------------------------------------------
     def set_camera_source(self, source: CameraSource | None) -> None:
+        """Offer the Check-in camera's picture; the button is enabled while it has one."""
         self._camera = source
-        self.camera_button.setEnabled(source is not None)
+        try:
+            live = source is not None and source() is not None
+        except Exception:  # a camera that fails to answer is no camera
+            live = False
+        self.camera_button.setEnabled(live)
+        self.camera_button.setToolTip(
+            "Take the current frame of the Check-in camera as the content image." if live
+            else "Start the camera in the Check-in tab to take a snapshot from it.")
 
     def snapshot(self) -> bool:
         frame = self._camera() if self._camera is not None else None

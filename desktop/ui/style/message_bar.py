@@ -24,16 +24,20 @@ class MessageBar(QFrame):
         close.setText("✕")
         close.setAutoRaise(True)
         close.setToolTip("Dismiss")
-        close.clicked.connect(self.clear)
+        close.clicked.connect(lambda: self.clear())
         row = QHBoxLayout(self)
         row.setContentsMargins(10, 6, 6, 6)
         row.addWidget(self.label, 1)
         row.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.level = ""
+        self.key = ""
         self.hide()
 
-    def show_message(self, text: str, level: str = INFO) -> None:
+    def show_message(self, text: str, level: str = INFO, key: str = "") -> None:
+        """Show ``text``; ``key`` names the message so that :meth:`clear` can take back
+        only that one once it no longer applies."""
         self.level = level
+        self.key = key
         self.setProperty("level", level)
         self.style().unpolish(self)
         self.style().polish(self)
@@ -43,7 +47,11 @@ class MessageBar(QFrame):
     def text(self) -> str:
         return "" if self.isHidden() else self.label.text()
 
-    def clear(self) -> None:
+    def clear(self, key: str | None = None) -> None:
+        """Hide the message (only if it is the one named ``key``, when given)."""
+        if key is not None and key != self.key:
+            return
         self.level = ""
+        self.key = ""
         self.label.clear()
         self.hide()
