@@ -55,7 +55,8 @@ LR_TIP = "Adam's learning rate, in pixel values (0..255) per step. Unused by L-B
 INIT_TIP = ("What G starts from: the content image (fast, keeps the photo), white noise\n"
             "(the paper's choice, more varied) or the first style image.")
 TV_TIP = ("Total-variation weight: penalises differences between neighbouring pixels,\n"
-          "smoothing high-frequency noise. 0 turns it off.")
+          "  TV(G) = Σ_ij (G_i+1,j − G_ij)² + (G_i,j+1 − G_ij)²\n"
+          "smoothing high-frequency noise. 0 turns it off; 10…1000 is a light to firm touch.")
 SEED_TIP = "The random seed: the same seed and settings give the same picture."
 COLOR_TIP = ("Keep the content's original colours: the style is transferred on luminance\n"
              "only, then the photo's colours are put back.")
@@ -162,9 +163,9 @@ class RunPanel(QWidget):
         self.init = _combo([("content", "content"), ("noise", "noise"), ("style", "style")],
                            INIT_TIP)
         self.tv = CompactDoubleSpinBox()
-        self.tv.setRange(0.0, 1e3)
-        self.tv.setDecimals(6)
-        self.tv.setSingleStep(1e-4)
+        self.tv.setRange(0.0, 1e6)
+        self.tv.setDecimals(4)
+        self.tv.setSingleStep(10.0)
         self.tv.setToolTip(TV_TIP)
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
