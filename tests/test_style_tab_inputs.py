@@ -10,6 +10,7 @@ from PySide6.QtGui import QGuiApplication, QImage
 from style_tab_helpers import content_image, load_pair, style_image
 
 from desktop.style.presets import builtin_presets, presets_dir
+from desktop.style.settings import StyleSettings
 from desktop.ui.main_window import MainWindow
 from desktop.ui.style.image_slot import MAX_INPUT_SIDE
 from desktop.ui.style.qimage import to_qimage
@@ -158,6 +159,9 @@ def test_presets_apply_and_round_trip_through_the_ui(qtbot, tab):
     tab.side.presets.select("Night")
     assert tab.side.presets.delete_current() is True
     assert "Night" not in tab.side.presets.names()
+    tab.side.presets.reset_to_defaults()
+    assert tab.settings().beta == StyleSettings().beta
+    assert tab.settings().size == 192
 
 
 def test_camera_snapshot_uses_the_checkin_tab_when_it_offers_frames(qtbot):
@@ -187,7 +191,6 @@ def test_camera_snapshot_uses_the_checkin_tab_when_it_offers_frames(qtbot):
 
 def test_settings_can_be_taken_from_a_saved_result(qtbot, tab, tmp_path):
     from desktop.style.output import save_result
-    from desktop.style.settings import StyleSettings
 
     saved = StyleSettings(alpha=0.25, beta=5e5, style_layers={"relu2_1": 1.0}, seed=11,
                           size=999)

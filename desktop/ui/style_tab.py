@@ -85,6 +85,7 @@ class StyleTab(QWidget):
         side.presets.preset_chosen.connect(self.apply_preset)
         side.presets.failed.connect(lambda exc: self.message(_describe(exc), ERROR))
         side.presets.saved.connect(lambda name: self.message(f"Saved the preset “{name}”.", INFO))
+        side.controls.run.iterations.valueChanged.connect(self._iterations_changed)
         live.start_button.clicked.connect(self.start)
         live.pause_button.clicked.connect(self.job.toggle_pause)
         live.stop_button.clicked.connect(self.job.stop)
@@ -133,6 +134,10 @@ class StyleTab(QWidget):
             self.side.content.set_missing(False)
         if styles:
             self.side.styles.set_missing(False)
+
+    def _iterations_changed(self, n: int) -> None:
+        if not self.job.running and self.live.plot.point_count() == 0:
+            self.live.plot.set_iterations(n)
 
     def missing(self) -> list[str]:
         """What must be added before a job can start, in words (empty when ready)."""

@@ -58,10 +58,12 @@ class PresetsBar(QWidget):
         self.from_image_action.triggered.connect(self._ask_from_image)
         self.delete_action = QAction("Delete this preset", self)
         self.delete_action.triggered.connect(self.delete_current)
+        self.defaults_action = QAction("Reset to the default settings", self)
+        self.defaults_action.triggered.connect(self.reset_to_defaults)
         folder_action = QAction("Open the presets folder", self)
         folder_action.triggered.connect(self._open_folder)
         for action in (self.save_action, self.import_action, self.from_image_action,
-                       self.delete_action, folder_action):
+                       self.delete_action, self.defaults_action, folder_action):
             menu.addAction(action)
         self.menu_button.setMenu(menu)
         row = QHBoxLayout(self)
@@ -162,6 +164,10 @@ class PresetsBar(QWidget):
         self.select_none()
         self.preset_chosen.emit(settings)
         return True
+
+    def reset_to_defaults(self) -> None:
+        self.select_none()
+        self.preset_chosen.emit(StyleSettings())
 
     def select_none(self) -> None:
         self.combo.setCurrentIndex(0)
