@@ -231,3 +231,19 @@ def test_starting_twice_is_refused_and_shutdown_stops_the_job(qtbot, tab):
     with qtbot.waitSignal(tab.job.ended, timeout=JOB_TIMEOUT_MS) as ended:
         assert tab.shutdown_job(timeout=JOB_TIMEOUT_MS / 1000) is True
     assert ended.args[0] == "stopped" and len(tab.job.recorder.rows) < 1000
+
+
+def test_the_tab_paints_the_same_G_as_the_library_and_cli(qtbot, tab):
+    """Same images, settings and seed: the tab's G equals ``stylize``'s (which the CLI
+    uses; the core's tests check CLI == library)."""
+    from style_tab_helpers import content_image, style_image
+
+    from desktop.style.optimize import stylize
+
+    load_pair(tab)
+    make_tiny(tab, iterations=3, seed=5)
+    with qtbot.waitSignal(tab.job.ended, timeout=JOB_TIMEOUT_MS):
+        tab.start()
+    *_, last = stylize(content_image(), [style_image()], tab.job.settings)
+    assert last.iteration == tab.job.last.iteration == 3
+    assert np.array_equal(last.image, tab.job.last.image)
