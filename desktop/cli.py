@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.gallery",
     "desktop.commands.checkins",
     "desktop.commands.recognize_video",
+    "desktop.commands.stylize",
 )
 
 

@@ -1,0 +1,170 @@
+"""``facestyle stylize CONTENT STYLE [STYLE...] -o OUT.png``: neural style transfer, headless.
+
+Runs the same loop as the Style tab (:func:`desktop.style.optimize.stylize`), so the same
+settings and seed give the same image. Shows a progress bar with ETA on stderr, saves G as
+PNG with the settings in its text chunks and a JSON sidecar, and with ``--report`` writes
+
+    {"settings": {...}, "device": str, "precision": str, "notices": [...],
+     "iterations": [{"iteration": i, "seconds": s, "content": c, "style": s, "tv": t,
+                     "total": j}, ...]}
+
+where ``seconds`` is that iteration's own time. Ctrl-C saves the newest G before exiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from desktop.errors import FacestyleError
+
+_DEFAULTS: Any = None
+
+
+def _defaults() -> Any:
+    global _DEFAULTS
+    if _DEFAULTS is None:
+        from desktop.style.settings import StyleSettings
+
+        _DEFAULTS = StyleSettings()
+    return _DEFAULTS
+
+
+def parse_style_layers(text: str) -> dict[str, float]:
+    """``relu1_1:0.2,relu2_1:0.2`` -> ``{"relu1_1": 0.2, "relu2_1": 0.2}`` (weight 1 if omitted)."""
+    layers: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, weight = item.partition(":")
+        try:
+            layers[name.strip()] = float(weight) if weight else 1.0
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"bad weight in {item!r}") from exc
+    if not layers:
+        raise argparse.ArgumentTypeError("give at least one layer, e.g. relu1_1:0.2")
+    return layers
+
+
+def parse_floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas: {text}") from exc
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from desktop.style.settings import DEFAULT_STYLE_LAYERS
+
+    d = _defaults()
+    p = sub.add_parser(
+        "stylize", help="paint CONTENT in the style of STYLE (Gatys neural style transfer)",
+        description="Neural style transfer: J = alpha J_content + beta sum_l lambda_l "
+                    "J_style^[l] (+ tv TV), optimised over the image G.")
+    p.add_argument("content", help="content image (the photo to repaint)")
+    p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s) (paintings)")
+    p.add_argument("-o", "--output", required=True, help="where to save G (PNG)")
+    p.add_argument("--size", type=int, default=d.size, help="longest side of G in pixels")
+    p.add_argument("--iterations", type=int, default=d.iterations)
+    p.add_argument("--alpha", type=float, default=d.alpha, help="content weight")
+    p.add_argument("--beta", type=float, default=d.beta, help="style weight")
+    p.add_argument("--style-layers", type=parse_style_layers, default=None,
+                   metavar="LAYER:LAMBDA,...",
+                   help="style layers and their lambdas (default " +
+                   ",".join(f"{k}:{v:g}" for k, v in DEFAULT_STYLE_LAYERS.items()) + ")")
+    p.add_argument("--content-layer", default=d.content_layer)
+    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer)
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
+    p.add_argument("--init", choices=("content", "noise", "style"), default=d.init)
+    p.add_argument("--tv", type=float, default=d.tv_weight, help="total-variation weight")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--preserve-colors", action="store_true",
+                   help="luminance-only transfer: keep the content's colours")
+    p.add_argument("--style-blend", type=parse_floats, default=None, metavar="W1,W2,...",
+                   help="one weight per style image (default equal)")
+    p.add_argument("--pooling", choices=("max", "avg"), default=d.pooling)
+    p.add_argument("--multiscale", action="store_true", help="coarse-to-fine optimisation")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=d.precision)
+    p.add_argument("--report", metavar="REPORT.json", help="write per-iteration losses/times")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    from desktop.style.settings import DEFAULT_STYLE_LAYERS, StyleSettings
+
+    return StyleSettings(
+        alpha=args.alpha, beta=args.beta, content_layer=args.content_layer,
+        style_layers=dict(args.style_layers or DEFAULT_STYLE_LAYERS),
+        style_blend=args.style_blend, size=args.size, iterations=args.iterations,
+        optimizer=args.optimizer, lr=args.lr, init=args.init, tv_weight=args.tv,
+        seed=args.seed, preserve_colors=args.preserve_colors, pooling=args.pooling,
+        multiscale=args.multiscale, device=args.device, precision=args.precision)
+
+
+def run(args: argparse.Namespace) -> int:
+    from desktop.commands.progress import ProgressBar
+    from desktop.imageio import load_rgb
+    from desktop.style.optimize import plan_job, stylize
+    from desktop.style.output import save_result
+
+    settings = settings_from_args(args)
+    content = load_rgb(args.content)
+    styles = [load_rgb(path) for path in args.styles]
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise FacestyleError(f"The folder {output.parent} does not exist.",
+                             "Create it, or choose another output path.")
+    plan = plan_job(content.shape, settings, len(styles))
+    for notice in plan.notices:
+        print(f"facestyle: {notice}", file=sys.stderr)
+
+    bar = None if args.quiet else ProgressBar(plan.total_iterations, label="stylize")
+    rows: list[dict[str, float]] = []
+    last = None
+    started = time.perf_counter()
+    interrupted = False
+    try:
+        for report in stylize(content, styles, settings):
+            last = report
+            rows.append({"iteration": report.iteration, "seconds": report.seconds,
+                         **report.losses()})
+            if bar is not None:
+                bar.update(report.iteration, f"J={report.total:.4g}")
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if bar is not None:
+            bar.close()
+    if last is None:
+        if interrupted:
+            raise KeyboardInterrupt
+        raise FacestyleError("No iteration finished, so there is no image to save.")
+
+    extra = {
+        "device": last.device, "precision": last.precision, "notices": plan.notices,
+        "iteration": last.iteration, "losses": last.losses(),
+        "content_image": str(args.content), "style_images": [str(s) for s in args.styles],
+        "seconds_total": round(time.perf_counter() - started, 3),
+    }
+    png, sidecar = save_result(output, last.image, settings, extra)
+    if args.report:
+        report_doc = {"settings": settings.to_dict(), "device": last.device,
+                      "precision": last.precision, "notices": plan.notices,
+                      "iterations": rows}
+        try:
+            Path(args.report).write_text(json.dumps(report_doc, indent=1) + "\n",
+                                         encoding="utf-8")
+        except OSError as exc:
+            raise FacestyleError(f"Cannot write the report {args.report}: "
+                                 f"{exc.strerror or exc}") from exc
+    print(f"saved {png} (+ {sidecar.name}) after {last.iteration} iterations, "
+          f"J={last.total:.4g}, {last.device}, {last.precision}",
+          file=sys.stderr if interrupted else sys.stdout)
+    if interrupted:
+        print("facestyle: interrupted; the newest G was saved", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,204 @@
+"""The style-transfer objective, term by term, exactly as the course defines it.
+
+Activations ``a`` are ``(1, n_C, n_H, n_W)`` tensors from :class:`~desktop.style.vgg.
+VGG19Features` (one image; the batch axis is always 1).
+
+* Content:  ``J_content(C, G) = 1/2 * sum (a[l](C) - a[l](G))^2`` at one layer.
+* Gram:     ``G_kk' = sum_ij a_ijk a_ijk'`` (a ``(n_C, n_C)`` matrix, unnormalised).
+* Style:    ``J_style^[l](S, G) = 1/(2 n_H n_W n_C)^2 * sum_kk' (G_kk'(S) - G_kk'(G))^2``
+  with ``n_H, n_W, n_C`` the generated image's activation shape at layer l.
+* TV:       ``TV(G) = sum_ij (G_i+1,j - G_ij)^2 + (G_i,j+1 - G_ij)^2`` over pixels and
+  channels of the (Caffe-scaled, 0..255) image: an optional smoothness prior.
+
+and they combine, with :class:`Scale`, :class:`LayerApply` and :class:`SumLoss`, into
+
+    J(G) = alpha * J_content + beta * sum_l lambda_l * J_style^[l] + tv * TV(G)
+
+(see :func:`build_objective`). Since a Gram matrix is a sum over pixels, a style image
+whose size differs from G's would have Grams of a different scale; each style Gram target
+is therefore rescaled to G's pixel count, ``G(S) * (n_H n_W)_G / (n_H n_W)_S``, which
+leaves the formula unchanged when the sizes agree. Several style images mix their
+(rescaled) Gram targets with blend weights that sum to 1.
+
+Precision: however the network runs (fp32, bf16), Grams and losses are computed in fp32
+(autocast off), so the objective's sums are never accumulated in bf16.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+def _fp32(a: torch.Tensor) -> torch.Tensor:
+    return a if a.dtype == torch.float32 else a.float()
+
+
+def gram_matrix(a: torch.Tensor) -> torch.Tensor:
+    """``G_kk' = sum_ij a_ijk a_ijk'`` for ``a`` (1, n_C, n_H, n_W): an fp32 (n_C, n_C) matrix."""
+    if a.dim() != 4 or a.shape[0] != 1:
+        raise ValueError(f"expected activations of shape (1, C, H, W), got {tuple(a.shape)}")
+    with torch.autocast(a.device.type, enabled=False):
+        flat = _fp32(a).reshape(a.shape[1], -1)  # (n_C, n_H*n_W)
+        return flat @ flat.T
+
+
+class ContentLoss(nn.Module):
+    """``1/2 * ||a(C) - a(G)||^2`` against a fixed content activation ``target``."""
+
+    def __init__(self, target: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("target", _fp32(target.detach()))
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(a.device.type, enabled=False):
+            return 0.5 * (_fp32(a) - self.target).pow(2).sum()
+
+
+class StyleLoss(nn.Module):
+    """``1/(2 n_H n_W n_C)^2 * sum (G(S) - G(a))^2`` against a fixed Gram ``target``.
+
+    ``target_gram`` must already be on G's scale (see :func:`style_gram_target`).
+    """
+
+    def __init__(self, target_gram: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("target", _fp32(target_gram.detach()))
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        _, n_c, n_h, n_w = a.shape
+        with torch.autocast(a.device.type, enabled=False):
+            diff = gram_matrix(a) - self.target
+            return diff.pow(2).sum() / float(2 * n_h * n_w * n_c) ** 2
+
+
+class TVLoss(nn.Module):
+    """Squared total variation of the image: sum of squared neighbour differences."""
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(image.device.type, enabled=False):
+            x = _fp32(image)
+            dh = x[..., 1:, :] - x[..., :-1, :]
+            dw = x[..., :, 1:] - x[..., :, :-1]
+            return dh.pow(2).sum() + dw.pow(2).sum()
+
+
+class Scale(nn.Module):
+    """``scale * module(...)``: a weight (alpha, beta, lambda_l, tv) on a loss."""
+
+    def __init__(self, module: nn.Module, scale: float) -> None:
+        super().__init__()
+        self.module = module
+        self.scale = float(scale)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale:g}"
+
+    def forward(self, *args: object) -> torch.Tensor:
+        return self.scale * self.module(*args)
+
+
+class LayerApply(nn.Module):
+    """Applies a loss to one layer's activation picked from a ``{layer: a}`` dict."""
+
+    def __init__(self, module: nn.Module, layer: str) -> None:
+        super().__init__()
+        self.module = module
+        self.layer = layer
+
+    def extra_repr(self) -> str:
+        return f"layer={self.layer!r}"
+
+    def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return self.module(features[self.layer])
+
+
+class SumLoss(nn.ModuleList):
+    """The sum of its losses, all called with the same arguments."""
+
+    def forward(self, *args: object) -> torch.Tensor:
+        total = None
+        for loss in self:
+            value = loss(*args)
+            total = value if total is None else total + value
+        if total is None:
+            raise ValueError("SumLoss has no terms")
+        return total
+
+
+@dataclass
+class LossTerms:
+    """The weighted terms of J for one evaluation (0-dim fp32 tensors)."""
+
+    content: torch.Tensor
+    style: torch.Tensor
+    tv: torch.Tensor
+
+    @property
+    def total(self) -> torch.Tensor:
+        return self.content + self.style + self.tv
+
+    def floats(self) -> dict[str, float]:
+        return {"content": float(self.content.detach()), "style": float(self.style.detach()),
+                "tv": float(self.tv.detach()), "total": float(self.total.detach())}
+
+
+class Objective(nn.Module):
+    """``J = alpha J_content + beta sum_l lambda_l J_style^[l] + tv TV``, term by term.
+
+    ``forward(features, image)`` takes G's activations ``{layer: a}`` and G itself
+    (for TV) and returns the weighted :class:`LossTerms`.
+    """
+
+    def __init__(self, content: nn.Module | None, style: nn.Module | None,
+                 tv: nn.Module | None) -> None:
+        super().__init__()
+        self.content = content
+        self.style = style
+        self.tv = tv
+
+    def forward(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> LossTerms:
+        zero = image.new_zeros((), dtype=torch.float32)
+        return LossTerms(
+            content=self.content(features) if self.content is not None else zero,
+            style=self.style(features) if self.style is not None else zero,
+            tv=self.tv(image) if self.tv is not None else zero,
+        )
+
+
+def style_gram_target(style_features: Sequence[Mapping[str, torch.Tensor]], layer: str,
+                      blend: Sequence[float], n_pixels: int) -> torch.Tensor:
+    """Blend of the style images' Grams at ``layer``, each rescaled to G's ``n_pixels``.
+
+    ``blend`` holds one non-negative weight per style image and sums to 1.
+    """
+    target = None
+    for features, weight in zip(style_features, blend, strict=True):
+        a = features[layer]
+        scaled = gram_matrix(a) * (n_pixels / float(a.shape[2] * a.shape[3]))
+        term = weight * scaled
+        target = term if target is None else target + term
+    if target is None:
+        raise ValueError("at least one style image is needed")
+    return target
+
+
+def build_objective(alpha: float, beta: float, content_layer: str,
+                    content_target: torch.Tensor | None,
+                    style_layers: Mapping[str, float],
+                    style_targets: Mapping[str, torch.Tensor], tv_weight: float) -> Objective:
+    """Assemble J from its parts. Terms whose weight is 0 are left out (cost nothing).
+
+    ``style_targets`` maps each style layer to its (blended, rescaled) Gram target.
+    """
+    content = None
+    if alpha and content_target is not None:
+        content = Scale(LayerApply(ContentLoss(content_target), content_layer), alpha)
+    style_terms = [Scale(LayerApply(StyleLoss(style_targets[layer]), layer), weight)
+                   for layer, weight in style_layers.items() if weight]
+    style = Scale(SumLoss(style_terms), beta) if beta and style_terms else None
+    tv = Scale(TVLoss(), tv_weight) if tv_weight else None
+    return Objective(content, style, tv)

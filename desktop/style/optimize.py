@@ -1,0 +1,387 @@
+"""The style-transfer loop: optimise the image G, yielding after every iteration.
+
+:func:`stylize` is a generator. Per job it
+
+1. checks the inputs and settings and plans the job (:func:`plan_job`: G's size, the
+   coarse-to-fine scales, the layers, a memory check);
+2. builds VGG19 only down to the deepest layer the losses use, in the chosen precision;
+3. computes the content and style targets once (per scale);
+4. evaluates J and dJ/dG once at the initial G, then iterates. **One iteration** is one
+   optimiser update followed by one evaluation (forward + backward) of the new G. For
+   L-BFGS without line search (neural-style's setting) this is the same count as
+   function evaluations; for Adam it is one Adam step. Each yielded
+   :class:`~desktop.style.settings.IterationReport` holds the new G and *its* loss terms,
+   so image and numbers always belong together.
+
+Between iterations ``cancel.checkpoint()`` blocks while the job is paused and raises
+:class:`~desktop.errors.Cancelled` once it is stopped. L-BFGS may end a scale early when
+it can no longer descend (converged); the job then moves on (reports stop early).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from desktop.errors import FacestyleError
+from desktop.style import images as imgs
+from desktop.style.lbfgs import LBFGS
+from desktop.style.losses import Objective, build_objective, style_gram_target
+from desktop.style.memory import available_bytes, format_bytes, job_bytes
+from desktop.style.precision import Precision, features, prepare_network, resolve
+from desktop.style.settings import IterationReport, StyleSettings
+from desktop.style.vgg import (
+    FEATURE_LAYERS,
+    POOLINGS,
+    VGG19Features,
+    deepest_layer,
+    deprocess,
+    downsampling,
+    layer_shape,
+    preprocess,
+)
+from desktop.tasks import CancelToken
+
+#: Largest G (longest side, pixels) a job may ask for; larger sizes are capped.
+MAX_SIZE = 2048
+#: Smallest G (longest side, pixels).
+MIN_SIZE = 32
+#: Coarse-to-fine: the coarsest scale's longest side is at least this.
+MIN_SCALE_SIZE = 128
+#: L-BFGS history (pairs kept), neural-style's default.
+LBFGS_HISTORY = 100
+#: Standard deviation of the noise init, in 0..255 pixel units.
+NOISE_STD = 64.0
+#: Fraction of available memory a job may plan to use.
+MEMORY_HEADROOM = 0.85
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise", "style")
+
+
+@dataclass
+class JobPlan:
+    """What a job will do, decided before any pixel is touched."""
+
+    height: int  # G at the final scale
+    width: int
+    scales: list[tuple[int, int]]  # (height, width) per scale, coarse to fine
+    iterations: list[int]  # per scale
+    style_blend: list[float]  # one weight per style image, summing to 1
+    layers: list[str]  # every layer a loss reads
+    last_layer: str  # the deepest one: the network stops there
+    precision: Precision
+    memory_bytes: int  # estimated peak
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def total_iterations(self) -> int:
+        return sum(self.iterations)
+
+
+def _bad_setting(message: str, hint: str | None = None) -> FacestyleError:
+    return FacestyleError(message, hint)
+
+
+def _check_layer(name: str, what: str) -> None:
+    if name not in FEATURE_LAYERS:
+        raise _bad_setting(f"{what} {name!r} is not a VGG19 conv or relu layer.",
+                           "Use names like relu1_1, conv4_2 or relu5_1.")
+
+
+def normalised_blend(blend: Sequence[float] | None, n_styles: int) -> list[float]:
+    """One weight per style image, non-negative, summing to 1 (equal when ``None``)."""
+    if blend is None:
+        return [1.0 / n_styles] * n_styles
+    if len(blend) != n_styles:
+        raise _bad_setting(f"{len(blend)} blend weights were given for {n_styles} style "
+                           "images.", "Give one weight per style image, e.g. 0.7,0.3.")
+    values = [float(w) for w in blend]
+    if any(not np.isfinite(w) or w < 0 for w in values) or sum(values) <= 0:
+        raise _bad_setting("Style blend weights must be non-negative and not all zero.")
+    return [w / sum(values) for w in values]
+
+
+def scale_sizes(height: int, width: int, multiscale: bool) -> list[tuple[int, int]]:
+    """``[(h, w), ...]`` coarse to fine: halving the longest side while it stays >= 128."""
+    sizes = [(height, width)]
+    longest = max(height, width)
+    while multiscale and longest // 2 >= MIN_SCALE_SIZE and len(sizes) < 3:
+        longest //= 2
+        sizes.insert(0, imgs.fit_size(height, width, longest))
+    return sizes
+
+
+def split_iterations(total: int, n_scales: int) -> list[int]:
+    """``total`` iterations over the scales: equal shares, the finest gets the rest."""
+    share = total // n_scales
+    return [share] * (n_scales - 1) + [total - share * (n_scales - 1)]
+
+
+def plan_job(content_shape: tuple[int, ...], settings: StyleSettings,
+             n_styles: int = 1) -> JobPlan:
+    """Check ``settings`` for a content image of ``content_shape`` and plan the job.
+
+    Raises:
+        FacestyleError: a setting is invalid, or the image would not fit in memory (the
+            message suggests a size that fits).
+    """
+    if settings.optimizer not in OPTIMIZERS:
+        raise _bad_setting(f"Unknown optimizer {settings.optimizer!r}.", "Use lbfgs or adam.")
+    if settings.init not in INITS:
+        raise _bad_setting(f"Unknown init {settings.init!r}.", "Use content, noise or style.")
+    if settings.pooling not in POOLINGS:
+        raise _bad_setting(f"Unknown pooling {settings.pooling!r}.", "Use max or avg.")
+    if int(settings.iterations) < 1:
+        raise _bad_setting("The number of iterations must be at least 1.")
+    if settings.optimizer == "adam" and not settings.lr > 0:
+        raise _bad_setting("The learning rate must be positive.")
+    _check_layer(settings.content_layer, "Content layer")
+    for name, weight in settings.style_layers.items():
+        _check_layer(name, "Style layer")
+        if not np.isfinite(weight) or weight < 0:
+            raise _bad_setting(f"The weight of style layer {name} must be a non-negative "
+                               "number.")
+    for name, value in (("alpha", settings.alpha), ("beta", settings.beta),
+                        ("TV weight", settings.tv_weight)):
+        if not np.isfinite(value) or value < 0:
+            raise _bad_setting(f"{name} must be a non-negative number.")
+    if not (settings.alpha or (settings.beta and any(settings.style_layers.values()))):
+        raise _bad_setting("Both alpha and beta (or every style layer weight) are zero: "
+                           "there is nothing to optimise.")
+
+    notices: list[str] = []
+    size = int(settings.size)
+    if size > MAX_SIZE:
+        notices.append(f"Size {size} px was capped to {MAX_SIZE} px (the largest allowed).")
+        size = MAX_SIZE
+    if size < MIN_SIZE:
+        notices.append(f"Size {size} px was raised to {MIN_SIZE} px (the smallest allowed).")
+        size = MIN_SIZE
+    height, width = imgs.fit_size(int(content_shape[0]), int(content_shape[1]), size)
+
+    layers = [settings.content_layer] if settings.alpha else []
+    layers += [n for n, w in settings.style_layers.items() if w and n not in layers]
+    last = deepest_layer(layers)
+    scales = scale_sizes(height, width, settings.multiscale)
+    factor = downsampling(last)
+    if min(scales[0]) < factor:
+        raise _bad_setting(
+            f"At {width}x{height} px the image is too thin for layer {last}, which needs "
+            f"at least {factor} px on each side.",
+            "Use a larger size, a less elongated content image, or shallower layers.")
+
+    precision = resolve(settings.device, settings.precision)
+    bytes_per = 2 if precision.name == "bf16" else 4
+    need = job_bytes(height, width, last, layers, bytes_per, LBFGS_HISTORY)
+    free = available_bytes(precision.device)
+    if free is not None and need > free * MEMORY_HEADROOM:
+        fits = largest_fitting_size(content_shape, last, layers, bytes_per,
+                                    free * MEMORY_HEADROOM)
+        hint = (f"Try size {fits} px or smaller." if fits else
+                "Close other programs, or use fewer or shallower layers.")
+        raise FacestyleError(
+            f"A {width}x{height} px image needs about {format_bytes(need)} of memory, but "
+            f"only {format_bytes(free)} is free on {precision.describe()}.", hint)
+
+    return JobPlan(height=height, width=width, scales=scales,
+                   iterations=split_iterations(int(settings.iterations), len(scales)),
+                   style_blend=normalised_blend(settings.style_blend, n_styles),
+                   layers=layers, last_layer=last, precision=precision,
+                   memory_bytes=need, notices=notices)
+
+
+def largest_fitting_size(content_shape: tuple[int, ...], last_layer: str, layers: list[str],
+                         bytes_per_value: int, budget: float) -> int | None:
+    """The largest longest side (a multiple of 64) whose estimate fits ``budget`` bytes."""
+    for size in range(MAX_SIZE, MIN_SIZE - 1, -64):
+        h, w = imgs.fit_size(int(content_shape[0]), int(content_shape[1]), size)
+        if job_bytes(h, w, last_layer, layers, bytes_per_value, LBFGS_HISTORY) <= budget:
+            return size
+    return None
+
+
+def estimate_memory(settings: StyleSettings, content_shape: tuple[int, ...]) -> int:
+    """Estimated peak bytes of a job with ``settings`` on a content image of that shape."""
+    return plan_job(content_shape, settings).memory_bytes
+
+
+@functools.lru_cache(maxsize=1)
+def _network(last_layer: str, pooling: str, precision: Precision) -> torch.nn.Module:
+    return prepare_network(VGG19Features(last_layer, pooling), precision)
+
+
+def get_network(last_layer: str, pooling: str, precision: Precision) -> torch.nn.Module:
+    """VGG19 down to ``last_layer`` in ``precision`` (the last one is kept for reuse)."""
+    return _network(last_layer, pooling, precision)
+
+
+class Problem:
+    """The objective at one scale: targets from C and S, evaluated on G (fp32)."""
+
+    def __init__(self, net: torch.nn.Module, precision: Precision, settings: StyleSettings,
+                 plan: JobPlan, content: np.ndarray, styles: Sequence[np.ndarray],
+                 height: int, width: int) -> None:
+        self.net = net
+        self.precision = precision
+        self.layers = plan.layers
+        device = precision.device
+        with torch.no_grad():
+            content_x = preprocess(imgs.resize(content, height, width)).to(device)
+            content_target = None
+            if settings.alpha:
+                content_target = features(net, content_x, [settings.content_layer],
+                                          precision)[settings.content_layer]
+            style_layers = [n for n, w in settings.style_layers.items() if w]
+            style_feats = []
+            for style in styles:
+                style_x = preprocess(imgs.resize_longest(style, max(height, width))).to(device)
+                style_feats.append(features(net, style_x, style_layers, precision))
+            targets = {}
+            for name in style_layers:
+                _, n_h, n_w = layer_shape(name, height, width)
+                targets[name] = style_gram_target(style_feats, name, plan.style_blend,
+                                                  n_h * n_w)
+            del style_feats
+        self.objective: Objective = build_objective(
+            settings.alpha, settings.beta, settings.content_layer, content_target,
+            settings.style_layers, targets, settings.tv_weight).to(device)
+
+    def evaluate(self, x: torch.Tensor) -> tuple[dict[str, float], torch.Tensor]:
+        """J's weighted terms at ``x`` (a leaf fp32 (1,3,H,W) tensor) and dJ/dx (flat)."""
+        x.grad = None
+        with torch.enable_grad():
+            feats = features(self.net, x, self.layers, self.precision)
+            terms = self.objective(feats, x)
+            terms.total.backward()
+        values = terms.floats()
+        if not np.isfinite(values["total"]):
+            raise FacestyleError("The optimisation diverged (the loss is not a number).",
+                                 "Lower the learning rate or the weights, or use L-BFGS.")
+        assert x.grad is not None
+        return values, x.grad.reshape(-1)
+
+
+def initial_image(settings: StyleSettings, content: np.ndarray, styles: Sequence[np.ndarray],
+                  blend: Sequence[float], height: int, width: int) -> torch.Tensor:
+    """G at the start, (1, 3, H, W) fp32 in Caffe units: content, seeded noise or a style."""
+    if settings.init == "noise":
+        gen = torch.Generator().manual_seed(int(settings.seed))
+        return torch.randn((1, 3, height, width), generator=gen) * NOISE_STD
+    if settings.init == "style":
+        main = styles[int(np.argmax(blend))]
+        return preprocess(imgs.resize(main, height, width))
+    return preprocess(imgs.resize(content, height, width))
+
+
+def _upsample(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    return torch.nn.functional.interpolate(x, size=(height, width), mode="bicubic",
+                                           align_corners=False)
+
+
+def _images_for_loss(content: np.ndarray, styles: Sequence[np.ndarray],
+                     preserve_colors: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+    if not preserve_colors:
+        return content, list(styles)
+    content_y = imgs.rgb_to_yiq(content)[..., 0]
+    return (imgs.luminance_image(content),
+            [imgs.luminance_image(s, match=content_y) for s in styles])
+
+
+def _check_image(image: object, what: str) -> np.ndarray:
+    if image is None:
+        raise FacestyleError(f"No {what} image was given.",
+                             f"Pick a {what} image first." + (
+                                 " It is the photo to repaint." if what == "content" else
+                                 " It is the painting whose style G takes on."))
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8 or min(arr.shape[:2]) < 1:
+        raise FacestyleError(f"The {what} image must be an RGB uint8 array (H, W, 3); got "
+                             f"{arr.dtype} {arr.shape}.", "Load it with desktop.imageio.load_rgb.")
+    return arr
+
+
+def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettings,
+            cancel: CancelToken | None = None) -> Iterator[IterationReport]:
+    """Run one style-transfer job, yielding an :class:`IterationReport` after each iteration.
+
+    ``content`` and each style are ``(H, W, 3)`` RGB uint8 (from ``desktop.imageio.
+    load_rgb``). G has ``settings.size`` pixels on its longest side and the content's
+    aspect ratio. Raises FacestyleError for missing images, bad settings or too little
+    memory (before any work), and Cancelled when ``cancel`` is cancelled.
+    """
+    content = _check_image(content, "content")
+    if not styles:
+        raise FacestyleError("No style image was given.",
+                             "Pick at least one style image: the painting whose style G "
+                             "takes on.")
+    styles = [_check_image(s, "style") for s in styles]
+    plan = plan_job(content.shape, settings, len(styles))
+    precision = plan.precision
+    device_name = precision.describe()
+    net = get_network(plan.last_layer, settings.pooling, precision)
+    loss_content, loss_styles = _images_for_loss(content, styles, settings.preserve_colors)
+
+    iteration = 0
+    x: torch.Tensor | None = None
+    for scale_index, ((height, width), n_iter) in enumerate(
+            zip(plan.scales, plan.iterations, strict=True)):
+        if cancel is not None:
+            cancel.checkpoint()
+        if x is None:
+            x = initial_image(settings, loss_content, loss_styles, plan.style_blend,
+                              height, width)
+        else:
+            x = _upsample(x.detach(), height, width)
+        x = x.to(precision.device).contiguous().requires_grad_(True)
+        problem = Problem(net, precision, settings, plan, loss_content, loss_styles,
+                          height, width)
+        colour_source = imgs.resize(content, height, width) if settings.preserve_colors \
+            else None
+        _, grad = problem.evaluate(x)
+        step = _make_stepper(settings, x)
+        for _ in range(n_iter):
+            if cancel is not None:
+                cancel.checkpoint()
+            start = time.perf_counter()
+            if not step(grad):
+                break
+            losses, grad = problem.evaluate(x)
+            image = deprocess(x)
+            if colour_source is not None:
+                image = imgs.with_colours_of(image, colour_source)
+            iteration += 1
+            yield IterationReport(
+                iteration=iteration, total_iterations=plan.total_iterations, image=image,
+                content=losses["content"], style=losses["style"], tv=losses["tv"],
+                total=losses["total"], seconds=time.perf_counter() - start,
+                device=device_name, precision=precision.name, scale_index=scale_index,
+                notices=list(plan.notices))
+
+
+def _make_stepper(settings: StyleSettings, x: torch.Tensor):
+    """``step(grad) -> bool``: one optimiser update of ``x`` in place from its gradient."""
+    if settings.optimizer == "adam":
+        adam = torch.optim.Adam([x], lr=float(settings.lr))
+
+        def adam_step(grad: torch.Tensor) -> bool:
+            x.grad = grad.view_as(x)
+            adam.step()
+            return True
+
+        return adam_step
+    lbfgs = LBFGS(history_size=LBFGS_HISTORY, lr=1.0)
+    flat = x.detach().view(-1)
+
+    def lbfgs_step(grad: torch.Tensor) -> bool:
+        return lbfgs.step(flat, grad)
+
+    return lbfgs_step
+
+
+__all__ = ["JobPlan", "estimate_memory", "plan_job", "stylize"]

@@ -1,0 +1,115 @@
+"""Running a style job while recording it: every iteration's losses, and G saved every N.
+
+The Style tab shows only the newest G (a slow UI skips iterations rather than fall
+behind), but the loss plot and the "save every N iterations" option need every
+iteration. :func:`recorded` wraps the loop's reports on the worker's side: it appends one
+:class:`LossRow` per iteration to a :class:`Recorder` (which the UI reads at its own
+pace) and writes G to the autosave folder every N iterations, then passes the report on.
+No Qt here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from desktop.style.settings import IterationReport, StyleSettings
+
+#: ``save(path, image, settings, extra)``: writes G as PNG with its settings.
+SaveFn = Callable[[Path, np.ndarray, StyleSettings, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class LossRow:
+    """One iteration's numbers (weighted loss terms; seconds of that iteration alone)."""
+
+    step: int  # 1-based count over the whole job (over all scales when coarse to fine)
+    iteration: int
+    content: float
+    style: float
+    tv: float
+    total: float
+    seconds: float
+
+    def losses(self) -> dict[str, float]:
+        return {"content": self.content, "style": self.style, "tv": self.tv,
+                "total": self.total}
+
+
+@dataclass
+class Autosave:
+    """Save G every ``every`` iterations into ``folder`` as ``<stem>-<step>.png``."""
+
+    folder: Path
+    every: int
+    save: SaveFn
+    stem: str = field(default_factory=lambda: time.strftime("style-%Y%m%d-%H%M%S"))
+
+    def path(self, step: int) -> Path:
+        return self.folder / f"{self.stem}-{step:05d}.png"
+
+
+class Recorder:
+    """What a running job has done so far; written by the worker thread, read by the UI.
+
+    ``rows_since(n)`` returns the rows after the first ``n`` (appends are atomic, so a
+    reader never sees half a row).
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[LossRow] = []
+        self.saved: list[Path] = []
+        self.save_errors: list[Exception] = []
+        self.last: IterationReport | None = None
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+
+    def rows_since(self, n: int) -> list[LossRow]:
+        with self._lock:
+            return self.rows[n:]
+
+    def add(self, row: LossRow) -> None:
+        with self._lock:
+            self.rows.append(row)
+
+    def seconds_per_iteration(self, window: int = 10) -> float | None:
+        """Mean own time of the last ``window`` iterations (None before the first)."""
+        with self._lock:
+            recent = self.rows[-window:]
+        if not recent:
+            return None
+        return sum(r.seconds for r in recent) / len(recent)
+
+
+def recorded(
+    reports: Iterable[IterationReport],
+    settings: StyleSettings,
+    recorder: Recorder,
+    autosave: Autosave | None = None,
+) -> Iterator[IterationReport]:
+    """Pass ``reports`` through, recording each one and autosaving every N-th G.
+
+    A failed autosave (disk full, folder gone) is kept in ``recorder.save_errors`` and
+    stops further autosaves; it never stops the painting.
+    """
+    for step, report in enumerate(reports, start=1):
+        recorder.add(LossRow(step, report.iteration, report.content, report.style, report.tv,
+                             report.total, report.seconds))
+        recorder.last = report
+        if autosave is not None and autosave.every > 0 and step % autosave.every == 0:
+            path = autosave.path(step)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                autosave.save(path, report.image, settings,
+                              {"iteration": step, "losses": report.losses()})
+                recorder.saved.append(path)
+            except Exception as exc:  # reported to the user by the UI
+                recorder.save_errors.append(exc)
+                autosave = None
+        yield report

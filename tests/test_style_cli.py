@@ -1,0 +1,102 @@
+"""``facestyle stylize`` end to end on small images, and the result files it writes."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from desktop.cli import main
+from desktop.commands.stylize import parse_style_layers
+from desktop.style.optimize import stylize
+from desktop.style.output import read_settings, save_result
+from desktop.style.settings import StyleSettings
+
+
+@pytest.fixture
+def images(tmp_path):
+    rng = np.random.default_rng(0)
+    content = tmp_path / "content.png"
+    Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(content)
+    style = tmp_path / "style.jpg"
+    stripes = np.zeros((48, 48, 3), np.uint8)
+    stripes[:, ::6] = (250, 200, 20)
+    Image.fromarray(stripes).save(style)
+    gray16 = tmp_path / "gray16.png"  # a 16-bit grayscale style goes through load_rgb
+    Image.fromarray((rng.integers(0, 65535, (32, 32))).astype(np.uint16)).save(gray16)
+    return content, style, gray16
+
+
+def test_stylize_writes_png_sidecar_and_a_valid_report(tmp_path, images, capsys):
+    content, style, gray16 = images
+    out, report = tmp_path / "g.png", tmp_path / "report.json"
+    rc = main(["stylize", str(content), str(style), str(gray16), "-o", str(out),
+               "--size", "48", "--iterations", "3", "--beta", "100", "--style-blend", "0.7,0.3",
+               "--style-layers", "relu1_1:0.5,relu2_1:0.5", "--seed", "2",
+               "--precision", "fp32", "--report", str(report), "--quiet"])
+    assert rc == 0
+    doc = json.loads(report.read_text())
+    assert set(doc) >= {"settings", "device", "precision", "iterations"}
+    assert doc["precision"] == "fp32" and doc["device"].startswith("CPU")
+    assert doc["settings"]["style_layers"] == {"relu1_1": 0.5, "relu2_1": 0.5}
+    assert doc["settings"]["style_blend"] == [0.7, 0.3]
+    rows = doc["iterations"]
+    assert [r["iteration"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        assert set(r) == {"iteration", "seconds", "content", "style", "tv", "total"}
+        assert r["seconds"] > 0
+        assert r["total"] == pytest.approx(r["content"] + r["style"] + r["tv"], rel=1e-6)
+    assert rows[-1]["total"] < rows[0]["total"]
+    g = np.asarray(Image.open(out))
+    assert g.shape == (34, 48, 3)
+    saved = read_settings(out)
+    assert saved.to_dict() == StyleSettings.from_dict(doc["settings"]).to_dict()
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["iteration"] == 3 and sidecar["precision"] == "fp32"
+
+
+def test_cli_and_library_give_the_same_image(tmp_path, images):
+    content, style, _ = images
+    out = tmp_path / "cli.png"
+    assert main(["stylize", str(content), str(style), "-o", str(out), "--size", "40",
+                 "--iterations", "2", "--init", "noise", "--seed", "7", "--quiet"]) == 0
+    settings = read_settings(out)
+    from desktop.imageio import load_rgb
+
+    last = list(stylize(load_rgb(content), [load_rgb(style)], settings))[-1]
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), last.image)
+
+
+def test_bad_inputs_give_messages_not_tracebacks(tmp_path, images, capsys):
+    content, style, _ = images
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    assert main(["stylize", str(content), str(broken), "-o", str(tmp_path / "o.png")]) == 2
+    assert "broken.jpg" in capsys.readouterr().err
+    assert main(["stylize", str(tmp_path / "none.png"), str(style), "-o",
+                 str(tmp_path / "o.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["stylize", str(content), str(style), "-o", str(tmp_path / "no/dir/o.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"),
+                 "--content-layer", "relu7_1"]) == 2
+    assert "not a VGG19" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["stylize", str(content), "-o", str(tmp_path / "o.png")])  # no style
+
+
+def test_style_layer_option_parsing():
+    assert parse_style_layers("relu1_1:0.2, relu2_1") == {"relu1_1": 0.2, "relu2_1": 1.0}
+
+
+def test_save_result_writes_whole_files_and_reports_unwritable_folders(tmp_path):
+    img = np.zeros((4, 5, 3), np.uint8)
+    png, sidecar = save_result(tmp_path / "x.png", img, StyleSettings(beta=3.0),
+                               {"iteration": np.int64(9)})
+    assert read_settings(png).beta == 3.0 and read_settings(sidecar).beta == 3.0
+    assert json.loads(sidecar.read_text())["iteration"] == 9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json", "x.png"]
+    from desktop.errors import FacestyleError
+
+    with pytest.raises(FacestyleError, match="Cannot save"):
+        save_result(tmp_path / "missing" / "x.png", img, StyleSettings())

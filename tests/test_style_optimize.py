@@ -1,0 +1,187 @@
+"""The style loop: yields per iteration, lowers J, pauses/resumes/stops, refuses bad input."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from desktop.errors import Cancelled, FacestyleError
+from desktop.style import optimize
+from desktop.style.images import rgb_to_yiq
+from desktop.style.lbfgs import LBFGS
+from desktop.style.optimize import estimate_memory, plan_job, stylize
+from desktop.style.settings import StyleSettings
+from desktop.tasks import CancelToken
+
+
+def make_content(h=48, w=64) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) * 127 // (h + w)], axis=2)
+    img[h // 3: 2 * h // 3, w // 4: w // 2] = (240, 30, 30)  # a red block
+    return img.astype(np.uint8)
+
+
+def make_style(h=56, w=56, seed=1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    stripes = ((np.arange(w)[None, :] // 4) % 2 * 200).astype(np.uint8)
+    img = np.stack([stripes.repeat(h, 0), rng.integers(0, 80, (h, w)),
+                    255 - stripes.repeat(h, 0)], axis=2)
+    return img.astype(np.uint8)
+
+
+def small(**kw) -> StyleSettings:
+    base = {"size": 64, "iterations": 5, "beta": 1e2, "precision": "fp32", "device": "cpu"}
+    base.update(kw)
+    return StyleSettings(**base)
+
+
+def test_64px_five_iterations_lower_the_loss_and_yield_every_g():
+    reports = list(stylize(make_content(), [make_style()], small()))
+    assert [r.iteration for r in reports] == [1, 2, 3, 4, 5]
+    assert all(r.total_iterations == 5 for r in reports)
+    for r in reports:
+        assert r.image.shape == (48, 64, 3) and r.image.dtype == np.uint8
+        assert r.total == pytest.approx(r.content + r.style + r.tv, rel=1e-6)
+        assert r.seconds > 0 and r.precision == "fp32" and r.device.startswith("CPU")
+    assert reports[-1].total < reports[0].total
+    assert not np.array_equal(reports[0].image, reports[-1].image)
+
+
+def test_default_precision_path_also_lowers_the_loss():
+    reports = list(stylize(make_content(), [make_style()], small(precision="auto")))
+    assert len(reports) == 5 and reports[-1].total < reports[0].total
+
+
+def test_adam_and_noise_init_are_seeded_and_reproducible():
+    s = small(optimizer="adam", lr=5.0, init="noise", seed=3, iterations=3)
+    a = [r.image for r in stylize(make_content(), [make_style()], s)]
+    b = [r.image for r in stylize(make_content(), [make_style()], s)]
+    c = [r.image for r in stylize(make_content(), [make_style()], small(
+        optimizer="adam", lr=5.0, init="noise", seed=4, iterations=3))]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_multiscale_runs_coarse_to_fine_with_the_same_total():
+    s = small(size=256, iterations=4, multiscale=True)
+    reports = list(stylize(make_content(96, 128), [make_style()], s))
+    assert [r.scale_index for r in reports] == [0, 0, 1, 1]
+    assert reports[0].image.shape == (96, 128, 3) and reports[-1].image.shape == (192, 256, 3)
+
+
+def test_preserve_colors_keeps_the_contents_chroma():
+    content = make_content()
+    r = list(stylize(content, [make_style()], small(preserve_colors=True, iterations=3)))[-1]
+    iq_out = rgb_to_yiq(r.image)[..., 1:]
+    iq_in = rgb_to_yiq(content)[..., 1:]
+    assert np.abs(iq_out - iq_in).mean() < 3.0  # only rounding and clipping differ
+
+
+def test_several_styles_blend():
+    reports = list(stylize(make_content(), [make_style(), make_style(seed=5)[::-1]],
+                           small(style_blend=[0.7, 0.3], iterations=2)))
+    assert len(reports) == 2
+    with pytest.raises(FacestyleError, match="2 style images"):
+        list(stylize(make_content(), [make_style(), make_style()], small(style_blend=[1.0])))
+
+
+def test_pause_resume_and_stop_between_iterations():
+    token = CancelToken()
+    seen: list[int] = []
+    outcome: list[str] = []
+    first = threading.Event()
+
+    def consume():
+        try:
+            for r in stylize(make_content(), [make_style()], small(iterations=50), token):
+                seen.append(r.iteration)
+                first.set()
+            outcome.append("finished")
+        except Cancelled:
+            outcome.append("cancelled")
+
+    token.pause()
+    worker = threading.Thread(target=consume)
+    worker.start()
+    time.sleep(0.5)
+    assert seen == []  # paused before the first iteration
+    token.resume()
+    assert first.wait(60)
+    token.pause()
+    time.sleep(0.3)
+    frozen = len(seen)
+    time.sleep(0.5)
+    assert len(seen) == frozen  # nothing moves while paused
+    token.resume()
+    deadline = time.monotonic() + 60
+    while len(seen) < frozen + 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(seen) >= frozen + 2
+    token.cancel()
+    worker.join(60)
+    assert outcome == ["cancelled"] and len(seen) < 50
+
+
+@pytest.mark.parametrize("content, styles, match", [
+    (None, [make_style()], "No content image"),
+    (make_content(), [], "No style image"),
+    (make_content(), [None], "No style image"),
+    (np.zeros((8, 8), np.uint8), [make_style()], "RGB uint8"),
+])
+def test_missing_or_malformed_images_say_what_is_missing(content, styles, match):
+    with pytest.raises(FacestyleError, match=match) as info:
+        list(stylize(content, styles, small()))
+    assert info.value.hint
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"content_layer": "relu9_9"}, "not a VGG19"),
+    ({"style_layers": {"pool1": 1.0}}, "not a VGG19"),
+    ({"style_layers": {"relu1_1": -1.0}}, "non-negative"),
+    ({"optimizer": "sgd"}, "optimizer"),
+    ({"init": "random"}, "init"),
+    ({"iterations": 0}, "at least 1"),
+    ({"alpha": 0.0, "beta": 0.0}, "nothing to optimise"),
+    ({"precision": "fp8"}, "precision"),
+])
+def test_bad_settings_are_explained(kw, match):
+    with pytest.raises(FacestyleError, match=match):
+        plan_job((48, 64, 3), small(**kw))
+
+
+def test_huge_sizes_are_capped_with_a_notice(monkeypatch):
+    monkeypatch.setattr(optimize, "available_bytes", lambda device: None)
+    plan = plan_job((3000, 4000, 3), small(size=10_000))
+    assert max(plan.height, plan.width) == optimize.MAX_SIZE
+    assert any("capped" in n for n in plan.notices)
+
+
+def test_too_big_for_memory_suggests_a_size_that_fits(monkeypatch):
+    s = small(size=1024)
+    need = estimate_memory(s, (768, 1024, 3))
+    monkeypatch.setattr(optimize, "available_bytes", lambda device: need // 3)
+    with pytest.raises(FacestyleError, match="memory") as info:
+        plan_job((768, 1024, 3), s)
+    suggested = int(info.value.hint.split("size ")[1].split(" ")[0])
+    assert 32 <= suggested < 1024
+    assert estimate_memory(small(size=suggested), (768, 1024, 3)) <= need // 3
+
+
+def test_memory_estimate_grows_with_size():
+    sizes = [estimate_memory(small(size=s), (300, 400, 3)) for s in (128, 256, 512)]
+    assert sizes[0] < sizes[1] < sizes[2]
+
+
+def test_lbfgs_minimises_a_quadratic():
+    torch.manual_seed(0)
+    m = torch.randn(20, 20)
+    a = m @ m.T + 20 * torch.eye(20)
+    b = torch.randn(20)
+    x = torch.zeros(20)
+    opt = LBFGS(history_size=10)
+    for _ in range(40):
+        if not opt.step(x, a @ x - b):
+            break
+    assert torch.allclose(x, torch.linalg.solve(a, b), atol=1e-3)
