@@ -466,7 +466,8 @@ def draw_roc(series: Sequence[RocSeries], title: str = "ROC", size: tuple[int, i
             continue
         pts = [(fx(float(f)), fy(float(t))) for f, t in zip(roc.fpr, roc.tpr, strict=True)]
         pts.append((fx(1.0), fy(1.0)))
-        dr.line(pts, fill=s.color, width=3, joint="curve")
+        # the first curve widest, so a later one drawn over it leaves its edges visible
+        dr.line(pts, fill=s.color, width=max(2, 6 - 2 * idx), joint="curve")
         if s.metrics.operating_point is not None:
             far, tar = s.metrics.operating_point
             if math.isfinite(far) and math.isfinite(tar):
@@ -476,7 +477,7 @@ def draw_roc(series: Sequence[RocSeries], title: str = "ROC", size: tuple[int, i
         unit = "d" if s.metrics.rule == "threshold" else "p"
         op = ">=" if s.metrics.rule == "verifier" else "<="
         text = (f"{s.label}: AUC {s.metrics.roc_auc:.4f}, EER {s.metrics.eer:.3f}, "
-                f"o = {unit} {op} {s.metrics.tau:.3g}")
+                f"dot at {unit} {op} {s.metrics.tau:.3g}")
         ly = legend_y + 24 * idx
         lx = left + pw - 16 - max(dr.textlength(text, font=small), 10) - 30
         dr.rectangle([lx - 6, ly - 3, left + pw - 8, ly + 20], fill=(255, 255, 255))

@@ -246,3 +246,18 @@ def fit_verifier(embeddings: np.ndarray, labels: np.ndarray, features: Features 
     return VerificationHead(w, b, features, model_id, 0.5,
                             dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
                             metrics, dict(data or {}))
+
+
+class VerifierRule:
+    """The head as the Matcher's decision rule (``desktop.face.matching.DecisionRule``):
+    ``accept(d, query, template)`` returns ``(y_hat >= threshold, y_hat)``; the UI shows
+    y_hat where it shows d."""
+
+    def __init__(self, head: VerificationHead, threshold: float | None = None) -> None:
+        self.head = head
+        self.threshold = head.threshold if threshold is None else float(threshold)
+        self.name = f"verifier-{head.features}"
+
+    def accept(self, d: float, query: np.ndarray, template: np.ndarray) -> tuple[bool, float]:
+        p = float(self.head.probability(query, template))
+        return p >= self.threshold, p

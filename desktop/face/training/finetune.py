@@ -13,16 +13,20 @@ What is trained (``TrainConfig.train``), by the encoder's submodule names:
 * ``last-level``: ``level0`` (the last residual level) and ``fc``;
 * ``all``: every parameter.
 
-After each epoch the held-out pairs (identities never trained on) are scored; the epoch
-with the best held-out score (accuracy at tau, then ROC AUC; see
-:meth:`PairMetrics.score_key`) is kept, and training stops early after ``patience``
-epochs without a better one. Epoch 0 competes too, so a fine-tune that does not help
-returns the starting weights and says so.
+**Threshold calibration.** Fine-tuning changes the scale of d, so a fixed tau would
+misjudge a model whose ranking of pairs got better. After each epoch the threshold t that
+best splits *training* pairs is found, and the held-out pairs (identities never trained
+on) are scored at t: an honest held-out accuracy, as the threshold never saw them. The
+epoch with the best held-out score (that accuracy, then ROC AUC) is kept; training stops
+after ``patience`` epochs without a better one. Epoch 0, the starting model, competes
+too. At the end, ``fc``'s weights are multiplied by s = sqrt(tau / t): every d scales by
+s^2 (the ranking is unchanged), so the kept model's threshold lands on the manager's tau
+and check-in keeps working with the same setting. :attr:`TrainResult.final` holds the
+held-out figures at tau after that, the figures the activation guard compares.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import time
@@ -34,9 +38,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from desktop.device import cpu_has_native_bf16, describe_device, pick_device
+from desktop.device import describe_device, pick_device
 from desktop.errors import FacestyleError
-from desktop.face.evaluation import PairMetrics, distance_metrics
+from desktop.face.evaluation import PairMetrics, best_threshold, distance_metrics
 from desktop.face.training.augment import Augmentation, augment, chips_to_tensor
 from desktop.face.training.data import ChipDataset, PairChips
 from desktop.face.training.sampler import PKSampler
@@ -141,17 +145,23 @@ class StepReport:
 
 @dataclass
 class EpochReport:
-    """After each epoch; epoch 0 is the starting model (no training, loss = NaN)."""
+    """After each epoch; epoch 0 is the starting model (no training, loss = NaN).
+
+    Held-out figures are on identities never trained on; ``heldout_accuracy`` is at
+    ``threshold``, the d threshold calibrated on the training pairs this epoch.
+    """
 
     epoch: int
     epochs: int
     loss: float  # mean step loss over the epoch
     active_fraction: float  # mean over the epoch's steps
-    heldout_accuracy: float  # at tau
-    heldout_best_accuracy: float
+    heldout_accuracy: float  # at the calibrated threshold
+    heldout_best_accuracy: float  # at the best threshold for the held-out pairs themselves
     heldout_auc: float
     heldout_eer: float
     heldout_pairs: int
+    threshold: float  # d threshold calibrated on training pairs (this epoch's scale)
+    train_accuracy: float  # training pairs' accuracy at that threshold
     improved: bool  # the best held-out score so far
     best_epoch: int
     seconds: float
@@ -172,12 +182,14 @@ TrainEvent = StepReport | EpochReport
 
 @dataclass
 class TrainResult:
-    """What a finished fine-tune returns; the model passed in now holds the best weights."""
+    """What a finished fine-tune returns; the model passed in now holds the kept weights,
+    calibrated so that its threshold is ``config.tau`` (see the module docstring)."""
 
     config: TrainConfig
-    baseline: PairMetrics  # held-out figures of the starting model
-    best: PairMetrics  # held-out figures of the weights kept
-    best_epoch: int  # 0 = no epoch beat the starting model; the weights are unchanged
+    baseline: PairMetrics  # held-out, starting model, at its calibrated threshold
+    best: PairMetrics  # held-out, kept epoch, at its calibrated threshold
+    final: PairMetrics  # held-out, the returned (calibrated) model, at config.tau
+    best_epoch: int  # 0 = no epoch beat the starting model (weights only rescaled)
     epochs_run: int
     stop_reason: str  # "completed" | "early stop: ..."
     history: list[EpochReport]
@@ -188,6 +200,7 @@ class TrainResult:
     precision: str
     trainable_parameters: int
     seconds: float
+    calibration_scale: float | None = None  # s applied to fc (None: not applicable)
 
     @property
     def improved(self) -> bool:
@@ -195,8 +208,9 @@ class TrainResult:
 
     def metrics_json(self) -> dict[str, Any]:
         return {"baseline": self.baseline.to_json(), "best": self.best.to_json(),
-                "best_epoch": self.best_epoch, "epochs_run": self.epochs_run,
-                "stop_reason": self.stop_reason}
+                "final": self.final.to_json(), "best_epoch": self.best_epoch,
+                "epochs_run": self.epochs_run, "stop_reason": self.stop_reason,
+                "calibration_scale": self.calibration_scale}
 
 
 # -- pieces ------------------------------------------------------------------------------
@@ -228,15 +242,17 @@ def select_trainable(model: nn.Module, mode: str) -> list[nn.Parameter]:
 
 
 def resolve_precision(pref: str, device: torch.device) -> str:
-    """``fp32`` or ``bf16``. ``auto`` is bf16 on a CUDA GPU that supports it, and on CPUs
-    with native bf16 (AMX / AVX-512 BF16); fp32 elsewhere."""
+    """``fp32`` or ``bf16``. ``auto`` is bf16 (autocast) on a CUDA GPU that supports it and
+    fp32 on the CPU: measured on an AMX CPU (bench/pairs_eval.py), bf16 autocast made a
+    training step of the dlib encoder 2x (last-level) to 35x (all) *slower*, its backward
+    pass having no fast bf16 kernels there, so ``bf16`` on the CPU is only by request."""
     if pref not in ("auto", "fp32", "bf16"):
         raise FacestyleError(f"Unknown precision {pref!r}; use auto, fp32 or bf16.")
     if pref != "auto":
         return pref
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
+    return "fp32"
 
 
 def _autocast(device: torch.device, precision: str):
@@ -263,13 +279,57 @@ def embed_chips(model: nn.Module, chips: np.ndarray, device: torch.device | str 
     return np.concatenate(out) if out else np.zeros((0, dim), np.float32)
 
 
+def pair_distances(model: nn.Module, pairs: PairChips, device: torch.device | str = "cpu",
+                   batch: int = 32) -> np.ndarray:
+    """d = ||f(x1) - f(x2)||^2 of each pair (fp32, eval mode)."""
+    emb = embed_chips(model, pairs.chips, device, batch, "fp32")
+    a, b = emb[pairs.pairs[:, 0]], emb[pairs.pairs[:, 1]]
+    return np.sum((a - b) ** 2, axis=1, dtype=np.float64)
+
+
 def evaluate_on_pairs(model: nn.Module, pairs: PairChips, tau: float = DEFAULT_TAU,
                       device: torch.device | str = "cpu", batch: int = 32) -> PairMetrics:
     """Held-out figures of an encoder (fp32) on a :class:`PairChips` set, threshold rule."""
-    emb = embed_chips(model, pairs.chips, device, batch, "fp32")
-    a, b = emb[pairs.pairs[:, 0]], emb[pairs.pairs[:, 1]]
-    d = np.sum((a - b) ** 2, axis=1, dtype=np.float64)
-    return distance_metrics(d, pairs.same, tau)
+    return distance_metrics(pair_distances(model, pairs, device, batch), pairs.same, tau)
+
+
+def calibration_pairs(train: ChipDataset, max_images: int = 600, seed: int = 0) -> PairChips:
+    """Balanced pairs over (a sample of) the training identities, to calibrate tau on."""
+    from desktop.face.training.data import heldout_pairs
+
+    if len(train) > max_images:
+        order = np.random.default_rng(seed).permutation(train.num_identities)
+        counts = np.bincount(train.labels, minlength=train.num_identities)
+        keep = order[np.cumsum(counts[order]) <= max_images]
+        train = train.subset(sorted(keep.tolist()) if len(keep) >= 2 else order[:2].tolist())
+    return heldout_pairs(train, seed=seed)
+
+
+def scale_output(model: nn.Module, factor: float, probe: torch.Tensor) -> bool:
+    """Multiply the encoder's output by ``factor`` by scaling ``fc`` (weight and bias).
+
+    ``probe`` is a small float input batch used to check the effect. Returns False, leaving
+    the model unchanged, when it has no ``fc`` or its output is not linear in ``fc`` (e.g.
+    normalised after it).
+    """
+    fc = getattr(model, "fc", None)
+    if not isinstance(fc, nn.Linear) or not math.isfinite(factor) or factor <= 0:
+        return False
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        before = model(probe).float()
+        fc.weight.mul_(factor)
+        if fc.bias is not None:
+            fc.bias.mul_(factor)
+        after = model(probe).float()
+        ok = torch.allclose(after, before * factor, rtol=1e-3, atol=1e-5)
+        if not ok:
+            fc.weight.div_(factor)
+            if fc.bias is not None:
+                fc.bias.div_(factor)
+    model.train(was_training)
+    return ok
 
 
 def _lr_lambda(schedule: str, total: int, warmup: int) -> Callable[[int], float]:
@@ -354,32 +414,42 @@ def train_encoder(
     chips_all = torch.as_tensor(train.chips)  # uint8, kept on the CPU
     labels_all = torch.as_tensor(train.labels)
 
-    def evaluate() -> PairMetrics:
-        return evaluate_on_pairs(model, heldout, config.tau, device, config.eval_batch)
+    calib = calibration_pairs(train, seed=config.seed)
+
+    def evaluate() -> tuple[PairMetrics, float, float]:
+        """Held-out figures at the threshold calibrated on training pairs; (m, t, train acc)."""
+        d_train = pair_distances(model, calib, device, config.eval_batch)
+        threshold, train_acc = best_threshold(-d_train, calib.same)
+        threshold = -threshold  # similarity s = -d back to d
+        d_held = pair_distances(model, heldout, device, config.eval_batch)
+        return distance_metrics(d_held, heldout.same, threshold), threshold, train_acc
 
     def checkpoint() -> None:
         if cancel is not None:
             cancel.checkpoint()
 
-    baseline = evaluate()
-    best_metrics, best_epoch = baseline, 0
-    best_state = copy.deepcopy({k: v.detach().clone() for k, v in model.state_dict().items()})
+    baseline, threshold, train_acc = evaluate()
+    best_metrics, best_epoch, best_threshold_d = baseline, 0, threshold
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     history: list[EpochReport] = []
     step_losses: list[float] = []
     step_active: list[float] = []
 
-    def epoch_report(epoch: int, metrics: PairMetrics, losses: list[float],
-                     actives: list[float], improved: bool, seconds: float) -> EpochReport:
+    def epoch_report(epoch: int, metrics: PairMetrics, threshold: float, train_acc: float,
+                     losses: list[float], actives: list[float], improved: bool,
+                     seconds: float) -> EpochReport:
         return EpochReport(
             epoch=epoch, epochs=config.epochs,
             loss=float(np.mean(losses)) if losses else float("nan"),
             active_fraction=float(np.mean(actives)) if actives else float("nan"),
             heldout_accuracy=metrics.accuracy, heldout_best_accuracy=metrics.best_accuracy,
             heldout_auc=metrics.roc_auc, heldout_eer=metrics.eer, heldout_pairs=metrics.pairs,
+            threshold=threshold, train_accuracy=train_acc,
             improved=improved, best_epoch=best_epoch, seconds=seconds,
             lr=float(optimizer.param_groups[0]["lr"]))
 
-    first = epoch_report(0, baseline, [], [], True, time.perf_counter() - started)
+    first = epoch_report(0, baseline, threshold, train_acc, [], [], True,
+                         time.perf_counter() - started)
     history.append(first)
     yield first
 
@@ -423,16 +493,17 @@ def train_encoder(
                     valid=stats.valid, lr=float(optimizer.param_groups[0]["lr"]), seconds=dt,
                     images_per_second=len(idx) / dt, triplets_per_second=stats.valid / dt)
             checkpoint()
-            metrics = evaluate()
+            metrics, threshold, train_acc = evaluate()
             epochs_run = epoch
             improved = metrics.score_key() > best_metrics.score_key()
             if improved:
-                best_metrics, best_epoch, since_best = metrics, epoch, 0
+                best_metrics, best_epoch, best_threshold_d = metrics, epoch, threshold
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                since_best = 0
             else:
                 since_best += 1
-            report = epoch_report(epoch, metrics, losses, actives, improved,
-                                  time.perf_counter() - epoch_start)
+            report = epoch_report(epoch, metrics, threshold, train_acc, losses, actives,
+                                  improved, time.perf_counter() - epoch_start)
             history.append(report)
             yield report
             if since_best >= config.patience and epoch < config.epochs:
@@ -445,14 +516,23 @@ def train_encoder(
             p.requires_grad_(False)
         model.eval()
 
+    scale: float | None = None
+    if math.isfinite(best_threshold_d) and best_threshold_d > 0:
+        factor = math.sqrt(config.tau / best_threshold_d)
+        probe = chips_to_tensor(calib.chips[:4], device)
+        if scale_output(model, factor, probe):
+            scale = factor
+    final = evaluate_on_pairs(model, heldout, config.tau, device, config.eval_batch)
     return TrainResult(
-        config=config, baseline=baseline, best=best_metrics, best_epoch=best_epoch,
-        epochs_run=epochs_run, stop_reason=stop_reason, history=history,
-        step_losses=step_losses, step_active=step_active,
+        config=config, baseline=baseline, best=best_metrics, final=final,
+        best_epoch=best_epoch, epochs_run=epochs_run, stop_reason=stop_reason,
+        history=history, step_losses=step_losses, step_active=step_active,
         data={"train_identities": train.num_identities, "train_images": len(train),
-              "heldout": heldout.description, "heldout_pairs": len(heldout)},
+              "heldout": heldout.description, "heldout_pairs": len(heldout),
+              "calibration_pairs": len(calib)},
         device=describe_device(device), precision=precision,
-        trainable_parameters=n_trainable, seconds=time.perf_counter() - started)
+        trainable_parameters=n_trainable, seconds=time.perf_counter() - started,
+        calibration_scale=scale)
 
 
 def run_training(events: Generator[TrainEvent, None, TrainResult],
