@@ -18,6 +18,8 @@ from desktop.errors import FacestyleError
 COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.gui",
     "desktop.commands.doctor",
+    "desktop.commands.gallery",
+    "desktop.commands.checkins",
 )
 
 
