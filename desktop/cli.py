@@ -20,6 +20,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.doctor",
     "desktop.commands.gallery",
     "desktop.commands.checkins",
+    "desktop.commands.train_encoder",
+    "desktop.commands.train_verifier",
+    "desktop.commands.eval_pairs",
+    "desktop.commands.encoders",
 )
 
 

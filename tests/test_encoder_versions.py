@@ -8,13 +8,14 @@ import re
 import numpy as np
 import pytest
 import torch
+from training_helpers import TinyEncoder
 
 from desktop.errors import FacestyleError, ModelFileError
 from desktop.face.encoder_versions import BUILTIN, ActivationRefused, EncoderRegistry
 from desktop.face.training import NotEnoughData, TrainConfig, run_training
 from desktop.face.training.jobs import fine_tune_version
 from desktop.face.training.synthetic import synthetic_faces
-from training_helpers import TinyEncoder
+from desktop.face.verifier import VerificationHead
 
 
 def registry(root) -> EncoderRegistry:
@@ -67,7 +68,7 @@ def outcome_model_output(reg: EncoderRegistry, x: torch.Tensor) -> torch.Tensor:
 
 
 def test_guard_allows_a_better_model_and_refuses_a_worse_one(trained, tmp_path):
-    root, outcome = trained
+    root, _ = trained
     reg = registry(root)
     assert reg.active().name == BUILTIN
     check = reg.activate("good")
@@ -76,8 +77,8 @@ def test_guard_allows_a_better_model_and_refuses_a_worse_one(trained, tmp_path):
 
     # a worse candidate: random weights, saved with the same held-out pairs
     heldout = reg.heldout(reg.get("good"))
-    reg.save("worse", TinyEncoder(seed=123, normalize=False), base="good", heldout=heldout, metrics={},
-             data={}, train={})
+    reg.save("worse", TinyEncoder(seed=123, normalize=False), base="good", heldout=heldout,
+             metrics={}, data={}, train={})
     with pytest.raises(ActivationRefused) as err:
         reg.activate("worse")
     message = err.value.message
@@ -149,8 +150,14 @@ def test_refuses_to_train_on_too_few_people(tmp_path):
 def test_decision_rule_is_remembered(tmp_path):
     reg = registry(tmp_path)
     assert reg.rule() == "threshold"
+    with pytest.raises(FacestyleError, match="No verification head"):
+        reg.set_rule("verifier")
+    VerificationHead(np.full(16, -5.0), 1.0, "abs", BUILTIN).save()
     reg.set_rule("verifier")
     assert registry(tmp_path).rule() == "verifier"
     with pytest.raises(FacestyleError):
         reg.set_rule("coin-toss")
-    assert np.isfinite(1.0)
+    rule = reg.decision_rule()
+    assert rule.name == "verifier-abs"
+    reg.set_rule("threshold")
+    assert reg.decision_rule(0.3).accept(0.29, np.zeros(2), np.zeros(2)) == (True, 0.3 - 0.29)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from training_helpers import CodeEngine, code_image
 
 from desktop.face.evaluation import (
     PairListError,
@@ -19,7 +20,6 @@ from desktop.face.evaluation import (
     read_pairs,
     save_roc_png,
 )
-from training_helpers import CodeEngine, code_image
 
 # Hand-computed example. Squared distances d of 4 same pairs (the last has a photo with
 # no face) and 4 different pairs; tau = 0.36.

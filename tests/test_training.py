@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from training_helpers import TinyEncoder
 
 from desktop.errors import Cancelled, FacestyleError
 from desktop.face.training import (
@@ -27,7 +28,6 @@ from desktop.face.training import (
 )
 from desktop.face.training.synthetic import synthetic_faces
 from desktop.tasks import CancelToken
-from training_helpers import TinyEncoder
 
 
 @pytest.fixture(scope="module")

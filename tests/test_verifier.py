@@ -118,3 +118,13 @@ def test_rule_for_the_matcher_returns_decision_and_probability():
     accepted, p = rule.accept(1.0, q, q + 0.5)  # logit 2 - 40 < 0
     assert not accepted and p < 0.01
     assert rule.name == "verifier-abs"
+
+
+def test_held_out_people_estimate_is_reported():
+    emb, labels = clustered(people=12, per=4)
+    head = fit_verifier(emb, labels, "abs")
+    assert head.metrics["heldout_people"] == 3
+    assert head.metrics["heldout_roc_auc"] == 1.0
+    assert head.metrics["heldout_balanced_accuracy"] == 1.0
+    few = fit_verifier(*clustered(people=3, per=3))
+    assert "heldout_people" not in few.metrics  # too few people to hold any out

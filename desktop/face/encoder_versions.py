@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -406,13 +407,85 @@ class EncoderRegistry:
         raise FacestyleError("There is no earlier encoder to roll back to.",
                              f"The active encoder is {state.active}.")
 
+    # -- using a version ---------------------------------------------------------------
+    def embedder(self, name: str | None = None, device: str | torch.device | None = None,
+                 precision: str = "fp32") -> VersionEmbedder:
+        """Chips -> descriptors with version ``name`` (default: the active), tagged with its
+        model id: what ``desktop.store.reembed_gallery`` needs after a switch."""
+        version = self.get(name) if name else self.active()
+        return VersionEmbedder(self.load(version.name), version.model_id, device, precision)
+
+    def build_engine(self, name: str | None = None, device: str | torch.device | None = None):
+        """A full face engine (detect, align, embed) whose encoder is version ``name``
+        (default: the active) and whose ``model_id`` is that version's."""
+        try:
+            from desktop.face.api import FaceEngine
+        except ImportError as exc:  # pragma: no cover - the engine ships with the app
+            raise FacestyleError("The face engine is not available in this build.") from exc
+        version = self.get(name) if name else self.active()
+        return FaceEngine(encoder=self.load(version.name), model_id=version.model_id,
+                          device=device)
+
+    def decision_rule(self, tau: float = DEFAULT_TAU):
+        """The Matcher's rule in use: ``ThresholdRule(tau)``, or the verification head of
+        the active encoder when the rule is ``verifier`` (an error if it has none)."""
+        if self.rule() == "verifier":
+            from desktop.face.verifier import VerifierRule, load_verifier
+
+            return VerifierRule(load_verifier(model_id=self.active_model_id()))
+        from desktop.face.matching import ThresholdRule
+
+        return ThresholdRule(tau)
+
     def rule(self) -> str:
         """The decision rule in use: ``threshold`` (d <= tau) or ``verifier`` (the head)."""
         return self.state().rule
 
     def set_rule(self, rule: str) -> None:
+        """Choose the decision rule; ``verifier`` needs a head trained for the active
+        encoder (see ``desktop.face.verifier``)."""
         if rule not in RULES:
             raise FacestyleError(f"Unknown decision rule {rule!r}; use threshold or verifier.")
+        if rule == "verifier":
+            from desktop.face.verifier import load_verifier
+
+            load_verifier(model_id=self.active_model_id())  # raises when there is none
         state = self.state()
         state.rule = rule
         self._write_state(state)
+
+
+class VersionEmbedder:
+    """An encoder version as a minimal engine: ``model_id`` and ``embed(chips)``.
+
+    dlib's :class:`~desktop.face.encoder.FaceEncoder` runs through its fast
+    ``ChipEmbedder`` (folded affines, batched); any other module through
+    :func:`~desktop.face.training.finetune.embed_chips`.
+    """
+
+    def __init__(self, model: nn.Module, model_id: str, device: str | torch.device | None = None,
+                 precision: str = "fp32") -> None:
+        from desktop.device import pick_device
+
+        self.model_id = model_id
+        self.device = pick_device("auto") if device is None else torch.device(device)
+        self.model = model.to(self.device).eval()
+        self._fast = None
+        try:
+            from desktop.face.encoder import ChipEmbedder, FaceEncoder
+
+            if isinstance(model, FaceEncoder):
+                self._fast = ChipEmbedder(self.model, precision=precision)
+        except ImportError:  # pragma: no cover - the encoder module ships with the app
+            pass
+
+    def embed(self, chips) -> np.ndarray:
+        """(N, H, W, 3) uint8 chips -> (N, D) float32 descriptors."""
+        from desktop.face.training.finetune import embed_chips
+
+        chips = np.asarray(chips)
+        if chips.ndim == 3:
+            chips = chips[None]
+        if self._fast is not None:
+            return self._fast(chips)
+        return embed_chips(self.model, chips, self.device)

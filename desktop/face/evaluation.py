@@ -381,6 +381,25 @@ def embed_pairs(
     return PairEmbeddings(x, y, same, ok, failed, str(getattr(engine, "model_id", "")))
 
 
+def verifier_scores(emb: PairEmbeddings, head) -> np.ndarray:
+    """The head's p per pair; failed pairs get the score that is wrong at any threshold."""
+    p = np.zeros(len(emb.same), np.float64)
+    if emb.ok.any():
+        p[emb.ok] = np.asarray(head.probability(emb.x[emb.ok], emb.y[emb.ok]), np.float64)
+    return np.where(emb.ok, p, np.where(emb.same, -np.inf, np.inf))
+
+
+def evaluate_embeddings(emb: PairEmbeddings, tau: float = DEFAULT_TAU,
+                        head=None) -> dict[str, PairMetrics]:
+    """``{"threshold": metrics}``, plus ``"verifier"`` when a head is given."""
+    failed = sorted(emb.failed_images)
+    out = {"threshold": distance_metrics(emb.squared_distances(), emb.same, tau, failed)}
+    if head is not None:
+        out["verifier"] = pair_metrics(verifier_scores(emb, head), emb.same, head.threshold,
+                                       "verifier", failed)
+    return out
+
+
 # -- the ROC plot ----------------------------------------------------------------------
 
 

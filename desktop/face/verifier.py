@@ -216,33 +216,66 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None,
     return theta[:-1], float(theta[-1])
 
 
+def _fit(emb: np.ndarray, labels: np.ndarray, features: Features, negatives: float,
+         l2: float, seed: int) -> tuple[np.ndarray, float, float]:
+    sample = sample_pairs(labels, negatives, seed=seed)
+    x = pair_features(emb[sample.i], emb[sample.j], features)
+    w, b = fit_logistic(x, sample.same, sample.weight, l2=l2)
+    correct = (_sigmoid(x @ w + b) >= 0.5) == sample.same
+    return w, b, float(np.average(correct, weights=sample.weight))
+
+
 def fit_verifier(embeddings: np.ndarray, labels: np.ndarray, features: Features = "abs",
                  model_id: str = "", negatives_per_positive: float = 3.0, l2: float = 1e-3,
-                 seed: int = 0, data: dict[str, Any] | None = None) -> VerificationHead:
+                 seed: int = 0, data: dict[str, Any] | None = None,
+                 heldout_fraction: float = 0.25) -> VerificationHead:
     """Fit the head on the pairs of a labelled set of descriptors (e.g. the gallery).
 
     Args:
         embeddings: (N, D) descriptors from one encoder (``model_id``).
         labels: (N,) person of each descriptor.
         features: ``abs`` or ``chi2``.
+        heldout_fraction: with at least 4 people who have 2+ descriptors, that share of
+            them is first held out, the head fitted on the rest and scored on the
+            held-out people's pairs (``metrics["heldout_*"]``); the head returned is then
+            fitted on everyone.
     Returns:
-        the head, with ``metrics`` holding its weighted training accuracy and the pair
-        counts (held-out figures come from :mod:`desktop.face.evaluation`).
+        the head; ``metrics`` holds its balanced training accuracy, the pair counts and,
+        when there were enough people, held-out balanced accuracy and ROC AUC.
     """
     if features not in FEATURES:
         raise FacestyleError(f"Unknown verifier features {features!r}; use abs or chi2.")
     emb = np.asarray(embeddings, dtype=np.float64)
+    labels = np.asarray(labels)
+    metrics: dict[str, Any] = {}
+    people, counts = np.unique(labels, return_counts=True)
+    repeat = people[counts >= 2]
+    if len(repeat) >= 4 and len(people) >= 5:
+        rng = np.random.default_rng(seed)
+        n_held = max(2, round(heldout_fraction * len(repeat)))
+        held = rng.choice(repeat, size=min(n_held, len(repeat) - 2), replace=False)
+        mask = np.isin(labels, held)
+        w, b, _ = _fit(emb[~mask], labels[~mask], features, negatives_per_positive, l2, seed)
+        test = sample_pairs(labels[mask], negatives_per_positive, seed=seed)
+        e = emb[mask]
+        p = _sigmoid(pair_features(e[test.i], e[test.j], features) @ w + b)
+        from desktop.face.evaluation import probability_metrics
+
+        m = probability_metrics(p, test.same)
+        metrics.update({
+            "heldout_people": len(held), "heldout_pairs": len(test.same),
+            "heldout_balanced_accuracy": float(np.average((p >= 0.5) == test.same,
+                                                          weights=test.weight)),
+            "heldout_roc_auc": m.roc_auc,
+        })
+    w, b, train_acc = _fit(emb, labels, features, negatives_per_positive, l2, seed)
     sample = sample_pairs(labels, negatives_per_positive, seed=seed)
-    x = pair_features(emb[sample.i], emb[sample.j], features)
-    w, b = fit_logistic(x, sample.same, sample.weight, l2=l2)
-    p = _sigmoid(x @ w + b)
-    correct = (p >= 0.5) == sample.same
-    metrics = {
-        "train_pairs": int(len(sample.same)),
+    metrics.update({
+        "train_pairs": len(sample.same),
         "train_positives": int(sample.same.sum()),
         "train_negatives": int((~sample.same).sum()),
-        "train_balanced_accuracy": float(np.average(correct, weights=sample.weight)),
-    }
+        "train_balanced_accuracy": train_acc,
+    })
     return VerificationHead(w, b, features, model_id, 0.5,
                             dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
                             metrics, dict(data or {}))

@@ -364,3 +364,30 @@ def dataset_from_folder(
         identities.setdefault(person, [])
     return ChipDataset.from_identities(identities, origin=f"folder:{Path(root).resolve()}",
                                        sources=sources, skipped=skipped)
+
+
+def dataset_from_gallery(gallery, min_images: int = MIN_IMAGES_PER_IDENTITY) -> ChipDataset:
+    """The gallery's people with at least ``min_images`` templates, from their stored chips.
+
+    ``gallery`` is a :class:`desktop.store.Gallery` (chips are encoder-independent, so
+    templates of every model_id are used). Unreadable chips are skipped and listed.
+    """
+    from desktop.store.chips import decode_chip
+
+    names = {p.id: p.name for p in gallery.people()}
+    identities: dict[str, list[np.ndarray]] = {name: [] for name in names.values()}
+    sources: dict[str, list[str]] = {name: [] for name in names.values()}
+    skipped: list[SkippedImage] = []
+    for template in gallery.templates(with_chips=True):
+        name = names.get(template.person_id)
+        if name is None:
+            continue
+        try:
+            chip = decode_chip(template.chip_jpeg)
+        except ValueError as exc:
+            skipped.append(SkippedImage(f"{name} template {template.id}", str(exc)))
+            continue
+        identities[name].append(chip)
+        sources[name].append(f"template:{template.id}")
+    return ChipDataset.from_identities(identities, origin=f"gallery:{gallery.path}",
+                                       sources=sources, skipped=skipped, min_images=min_images)

@@ -58,7 +58,7 @@ def _draw(ident: _Identity, rng: np.random.Generator) -> np.ndarray:
     fw, fh = ident.face_w, ident.face_h
 
     def pt(x: float, y: float) -> tuple[int, int]:
-        return int(round(cx + x)), int(round(cy + y))
+        return round(cx + x), round(cy + y)
 
     cv2.ellipse(img, pt(0, -fh * ident.hairline * 0.6), (int(fw + 4), int(fh * 0.8)), 0, 180,
                 360, ident.hair, -1, cv2.LINE_AA)
