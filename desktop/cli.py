@@ -18,6 +18,8 @@ from desktop.errors import FacestyleError
 COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.gui",
     "desktop.commands.doctor",
+    "desktop.commands.faces",
+    "desktop.commands.verify",
     "desktop.commands.gallery",
     "desktop.commands.checkins",
     "desktop.commands.train_encoder",
