@@ -414,7 +414,7 @@ def train_encoder(
         optimizer, _lr_lambda(config.schedule, total_steps, warmup))
     gen = torch.Generator(device=device)
     gen.manual_seed(config.seed)
-    chips_all = torch.as_tensor(train.chips)  # uint8, kept on the CPU
+    chips_all = torch.from_numpy(np.array(train.chips, copy=True))  # uint8, on the CPU
     labels_all = torch.as_tensor(train.labels)
 
     calib = calibration_pairs(train, seed=config.seed)
