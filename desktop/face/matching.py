@@ -33,6 +33,7 @@ number of threads; a changed gallery or setting gives a new instance (cheap for 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,9 +52,26 @@ DEFAULT_MARGIN = 0.03
 #: for a 128-term dot product), about 1.5e-5 * (|q|^2 + |e|^2); 1e-4 leaves a wide margin.
 _SHORTLIST_REL_TOL = 1e-4
 
+#: Products of at most this many query-template pairs run single-threaded in numpy.
+_SMALL_PRODUCT = 1 << 16
+
 #: Queries are processed in chunks so that the (chunk, N) distance block stays below this
 #: many float32 elements (128 MB).
 _BLOCK_ELEMENTS = 32_000_000
+
+
+#: Plain-language help for the settings dialog and the CLI.
+TAU_EXPLANATION = (
+    "How alike a face must be to an enrolled person to be named (the threshold tau on the "
+    "distance d). Lower: fewer mix-ups with strangers, but people are more often left "
+    "Unknown (bad light, glasses, a turned head). Higher: people are recognised more "
+    "easily, but a stranger is more likely to be taken for someone enrolled. The default, "
+    "0.36, is the one dlib's model was trained for.")
+MARGIN_EXPLANATION = (
+    "How much closer the best match must be than the next enrolled person. It guards "
+    "against look-alikes: when two people are almost equally close the face stays Unknown "
+    "instead of getting a coin-toss name. 0 turns it off; the default, 0.03, is about the "
+    "amount d moves between two video frames of the same face.")
 
 
 # ----------------------------------------------------------------------------- decision
@@ -146,6 +164,39 @@ class Neighbour:
 # ----------------------------------------------------------------------------- matcher
 
 
+def _sq_minus_2dot(q: np.ndarray, emb: np.ndarray, sq: np.ndarray) -> np.ndarray:
+    """(m, N) float32 ``sq[j] - 2 q_i . emb_j``.
+
+    Small products (m * N <= ``_SMALL_PRODUCT``, e.g. 3 faces against 20,000 templates)
+    run single-threaded in numpy's own loops (``einsum``): under a millisecond or two, and
+    never waiting on a thread pool that other work (the face encoder, other programs)
+    may be holding. Larger ones are one fused GEMM (``torch.addmm`` on zero-copy views):
+    torch's CPU GEMM was about 2x faster than numpy's OpenBLAS for this skinny shape
+    (few queries, many templates) in ``bench/gallery_search.py``, and it runs on the
+    intra-op thread pool the encoder already uses, rather than a second pool of BLAS
+    threads competing for the same cores.
+    """
+    torch = _torch() if q.shape[0] * emb.shape[0] > _SMALL_PRODUCT else None
+    if torch is None:
+        dots = np.einsum("ij,kj->ik", q, emb)
+        dots *= -2.0
+        dots += sq
+        return dots
+    out = torch.addmm(torch.from_numpy(sq), torch.from_numpy(q), torch.from_numpy(emb).T,
+                      beta=1.0, alpha=-2.0)
+    return out.numpy()
+
+
+@functools.cache
+def _torch():
+    """torch, imported on first use of a large product (None when not installed)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency of the app
+        return None
+    return torch
+
+
 def _as_queries(queries: np.ndarray) -> np.ndarray:
     q = np.asarray(queries, dtype=np.float32)
     if q.ndim == 1:
@@ -170,6 +221,8 @@ class Matcher:
         rule: a :class:`DecisionRule` replacing the threshold rule.
         model_id: the encoder the embeddings come from (informational; the caller must
             only ever pass templates of the active encoder).
+        revision: the gallery revision the templates were read at (see
+            ``Gallery.revision()``), so a holder can tell when to rebuild.
     """
 
     def __init__(
@@ -183,6 +236,7 @@ class Matcher:
         margin: float = DEFAULT_MARGIN,
         rule: DecisionRule | None = None,
         model_id: str | None = None,
+        revision: int | None = None,
     ) -> None:
         emb = np.asarray(embeddings, dtype=np.float32)
         if emb.size == 0:
@@ -221,6 +275,7 @@ class Matcher:
         self.margin = float(margin)
         self.rule: DecisionRule = rule if rule is not None else ThresholdRule(self.tau)
         self.model_id = model_id
+        self.revision = revision
 
     # -- construction helpers
 
@@ -274,9 +329,7 @@ class Matcher:
 
     def _approx_person_d(self, q: np.ndarray) -> np.ndarray:
         """(m, P) float32 approximate best d per person, for a block of queries."""
-        dots = q @ self._emb.T  # (m, N) one GEMM
-        dots *= -2.0
-        dots += self._sq  # |e|^2 - 2 q.e; |q|^2 added per person below
+        dots = _sq_minus_2dot(q, self._emb, self._sq)  # (m, N) |e|^2 - 2 q.e, one GEMM
         if not self._one_per_person:
             dots = np.minimum.reduceat(dots, self._starts, axis=1)
         dots += np.einsum("ij,ij->i", q, q)[:, None]
