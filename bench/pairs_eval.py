@@ -26,10 +26,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+# OpenMP threads that spin while waiting make 2-thread runs several times slower on a
+# shared machine (see the face engine's notes); wait passively unless told otherwise.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import torch
@@ -302,7 +307,8 @@ def main() -> int:
         ap.error("--pairs needs --root")
     skip = set(filter(None, args.skip.split(",")))
     out: dict = {"torch_threads": torch.get_num_threads()}
-    print(f"torch {torch.__version__}, {describe_device(torch.device('cpu'))}"
+    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, torch {torch.__version__}, "
+          f"{describe_device(torch.device('cpu'))}"
           + (f", {describe_device(torch.device('cuda'))}" if torch.cuda.is_available() else ""))
     if "eval" not in skip:
         part_eval(args, out)

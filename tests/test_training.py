@@ -61,6 +61,9 @@ def test_small_encoder_learns_to_separate_unseen_identities(faces):
     epochs = [e for e in events if isinstance(e, EpochReport)]
     assert [e.epoch for e in epochs] == list(range(cfg.epochs + 1))  # 0 = the start
     assert len(steps) == cfg.epochs * steps[0].steps_per_epoch
+    assert [s.global_step for s in steps] == list(range(1, len(steps) + 1))
+    assert steps[-1].eta_seconds == 0 and steps[0].eta_seconds > 0
+    assert all(0 <= s.active_fraction <= 1 and s.valid > 0 for s in steps)
     # the triplet loss J over the training set falls, and fewer triplets stay active
     assert mean_triplet_loss(model, train, cfg.margin) < 0.5 * loss_before
     assert np.mean(result.step_active[-3:]) < np.mean(result.step_active[:3])

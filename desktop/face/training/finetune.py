@@ -141,8 +141,14 @@ class StepReport:
     seconds: float  # this step's wall time
     images_per_second: float
     triplets_per_second: float  # valid triplets evaluated per second
+    elapsed: float = 0.0  # seconds since training began (epoch 0's scoring included)
+    eta_seconds: float = float("nan")  # estimate for the rest, scoring included
 
     kind: str = "step"
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v)
+                for k, v in dataclasses.asdict(self).items()}
 
 
 @dataclass
@@ -246,10 +252,9 @@ def select_trainable(model: nn.Module, mode: str) -> list[nn.Parameter]:
 
 def resolve_precision(pref: str, device: torch.device) -> str:
     """``fp32`` or ``bf16``. ``auto`` is bf16 (autocast) on a CUDA GPU that supports it and
-    fp32 on the CPU. On the CPU, bf16 autocast is only by request: on the AMX development
-    machine it was not reliably faster for training (``bench/pairs_eval.py`` prints both;
-    its backward pass through all levels was measured both faster and several times
-    slower than fp32 under varying load), and fp32 keeps the gradients exact."""
+    fp32 on the CPU: on the AMX development CPU, bf16 autocast made a training step of the
+    dlib encoder slower (1.7x for ``last-level``, 4.7x for ``all``; ``bench/pairs_eval.py``
+    prints both), its backward pass lacking fast bf16 kernels there."""
     if pref not in ("auto", "fp32", "bf16"):
         raise FacestyleError(f"Unknown precision {pref!r}; use auto, fp32 or bf16.")
     if pref != "auto":
@@ -492,6 +497,8 @@ def train_encoder(
                 actives.append(stats.active_fraction)
                 step_losses.append(stats.loss)
                 step_active.append(stats.active_fraction)
+                elapsed = time.perf_counter() - started
+                eta = elapsed / global_step * (total_steps - global_step)
                 progress(global_step / total_steps,
                          f"epoch {epoch}/{config.epochs} loss {stats.loss:.4f}")
                 yield StepReport(
@@ -499,7 +506,8 @@ def train_encoder(
                     global_step=global_step, total_steps=total_steps, loss=stats.loss,
                     active_fraction=stats.active_fraction, mined=stats.mined,
                     valid=stats.valid, lr=float(optimizer.param_groups[0]["lr"]), seconds=dt,
-                    images_per_second=len(idx) / dt, triplets_per_second=stats.valid / dt)
+                    images_per_second=len(idx) / dt, triplets_per_second=stats.valid / dt,
+                    elapsed=elapsed, eta_seconds=eta)
             checkpoint()
             metrics, threshold, train_acc = evaluate()
             epochs_run = epoch
