@@ -24,6 +24,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.checkins",
     "desktop.commands.recognize_video",
     "desktop.commands.stylize",
+    "desktop.commands.train_encoder",
+    "desktop.commands.train_verifier",
+    "desktop.commands.eval_pairs",
+    "desktop.commands.encoders",
 )
 
 
