@@ -89,3 +89,19 @@ def test_truncation_names_the_source_and_the_offset(cut):
         r.string()
         r.tensor()
     assert "model.dat" in info.value.message and "byte" in info.value.message
+
+
+def test_bytes_alias_tensors_and_peeking():
+    from desktop.face.dlib_format import encode_alias_tensor
+
+    r = DlibReader(b"\x07" + encode_alias_tensor((1, 32, 1, 1)) + encode_string("input_x"))
+    assert r.byte() == 7
+    assert r.alias_tensor() == (1, 32, 1, 1)
+    start = r.pos
+    assert r.peek_string() == "input_x" and r.pos == start  # nothing consumed
+    assert r.string() == "input_x" and r.at_end()
+    assert r.peek_string() is None  # at the end
+    assert DlibReader(encode_int(2) + encode_int(1)).peek_string() is None  # not a string
+    assert DlibReader(encode_int(300) + b"x" * 300).peek_string(max_length=256) is None
+    with pytest.raises(DlibFormatError, match="alias_tensor version"):
+        DlibReader(encode_int(2) + b"\x01\x01" * 4).alias_tensor()

@@ -16,6 +16,9 @@ The primitives, as dlib writes them (``dlib/serialize.h``, ``dlib/float_details.
   elements row by row, each a float as above.
 * **tensor**: a version integer (2), then num_samples, k, nr and nc, then the values as raw
   little-endian float32.
+* **alias_tensor** (a view's shape, no values): a version integer (1), then num_samples, k,
+  nr and nc.
+* **uint8_t** / char: one raw byte.
 
 Network files and shape predictors are built from these; their layouts live in the
 modules that load them. Every read checks bounds: a truncated or foreign file raises
@@ -103,6 +106,10 @@ class DlibReader:
             raise self.error(what, "negative value for an unsigned integer")
         return value
 
+    def byte(self, what: str = "a byte") -> int:
+        """A ``uint8_t`` or char: one raw byte (dlib does not pack these as integers)."""
+        return self._take(1, what)[0]
+
     def bool(self, what: str = "a bool") -> bool:
         ch = self._take(1, what)[0]
         if ch not in (0x30, 0x31):
@@ -135,21 +142,46 @@ class DlibReader:
             raise self.error(f"one of {', '.join(expected)}", f"found {found!r}")
         return found
 
+    def peek_string(self, max_length: int = 256) -> str | None:
+        """The string at the current position without consuming it, or None when the
+        bytes there do not read as a string of at most ``max_length`` printable characters.
+        Used to find where a run of integers ends and a named object begins."""
+        start = self.pos
+        try:
+            length = self.uint()
+            if length > max_length:
+                return None
+            raw = bytes(self._take(length, "a string"))
+        except DlibFormatError:
+            return None
+        finally:
+            self.pos = start
+        text = raw.decode("latin-1")
+        return text if raw.isascii() and text.isprintable() else None
+
     def vector(self, element: Callable[[], T], what: str = "a vector") -> list[T]:
         """A std::vector: a length, then ``element()`` that many times."""
         return [element() for _ in range(self.uint(what))]
 
-    def tensor(self, what: str = "a tensor") -> np.ndarray:
-        """A dlib tensor as a float32 array of shape (num_samples, k, nr, nc)."""
-        version = self.int(what)
-        if version != 2:
-            raise self.error(what, f"tensor version {version}, expected 2")
+    def _versioned_shape(self, kind: str, version: int, what: str) -> tuple[int, int, int, int]:
+        """A version integer that must equal ``version``, then four non-negative sizes."""
+        found = self.int(what)
+        if found != version:
+            raise self.error(what, f"{kind} version {found}, expected {version}")
         shape = tuple(self.int(what) for _ in range(4))
         if any(s < 0 for s in shape):
-            raise self.error(what, f"negative tensor shape {shape}")
-        count = math.prod(shape)
-        raw = self._take(4 * count, what)
+            raise self.error(what, f"negative {kind} shape {shape}")
+        return shape  # type: ignore[return-value]
+
+    def tensor(self, what: str = "a tensor") -> np.ndarray:
+        """A dlib tensor as a float32 array of shape (num_samples, k, nr, nc)."""
+        shape = self._versioned_shape("tensor", 2, what)
+        raw = self._take(4 * math.prod(shape), what)
         return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
+
+    def alias_tensor(self, what: str = "an alias tensor") -> tuple[int, int, int, int]:
+        """A dlib alias_tensor: only a shape (num_samples, k, nr, nc), no values."""
+        return self._versioned_shape("alias_tensor", 1, what)
 
     def matrix(self, what: str = "a matrix") -> np.ndarray:
         """A dlib matrix of floats as a float64 (rows, cols) array."""
@@ -187,6 +219,14 @@ def encode_float(value: float) -> bytes:
 def encode_string(value: str) -> bytes:
     raw = value.encode("latin-1")
     return encode_int(len(raw)) + raw
+
+
+def encode_bool(value: bool) -> bytes:
+    return b"1" if value else b"0"
+
+
+def encode_alias_tensor(shape: tuple[int, int, int, int]) -> bytes:
+    return encode_int(1) + b"".join(encode_int(s) for s in shape)
 
 
 def encode_tensor(array: np.ndarray) -> bytes:

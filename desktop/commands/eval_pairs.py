@@ -1,0 +1,98 @@
+"""``facestyle eval-pairs``: verification figures of an encoder (and its head) on a pair list."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval-pairs",
+        help="accuracy, best threshold, ROC AUC, EER and TAR@FAR on a pair list",
+        description="Evaluate face verification on a pair list: a CSV 'file_x,file_y,decision' "
+        "(yes/no or 1/0, paths relative to --root) or LFW's pairs.txt. A photo where no face "
+        "is found counts as a wrong answer and is listed.",
+    )
+    p.add_argument("pairs", type=Path, help="the pair list (CSV or LFW pairs.txt)")
+    p.add_argument("--root", type=Path, required=True, help="folder the image paths are under")
+    p.add_argument("--encoder", metavar="NAME", help="encoder version (default: the active)")
+    p.add_argument("--rule", choices=("threshold", "verifier"), default="threshold",
+                   help="threshold: d <= tau; verifier: the head's p >= 0.5")
+    p.add_argument("--tau", type=float, help="threshold on d (default: the gallery's, 0.36)")
+    p.add_argument("--roc", type=Path, metavar="OUT.png",
+                   help="save the ROC curve (both rules when a head exists)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--db", type=Path, help="gallery database, for its tau setting")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from desktop.commands.model_common import build_engine, open_gallery_if_any, tau_setting
+    from desktop.commands.progress import ProgressBar
+    from desktop.errors import FacestyleError
+    from desktop.face.encoder_versions import EncoderRegistry
+    from desktop.face.evaluation import (
+        SERIES_COLORS,
+        RocSeries,
+        embed_pairs,
+        evaluate_embeddings,
+        read_pairs,
+        save_roc_png,
+    )
+    from desktop.face.verifier import load_verifier
+
+    root = args.root
+    if not root.is_dir():
+        raise FacestyleError(f"--root {root} is not a folder.")
+    pairs = read_pairs(args.pairs, root)
+    registry = EncoderRegistry()
+    version = registry.get(args.encoder) if args.encoder else registry.active()
+    tau = tau_setting(args.tau, open_gallery_if_any(args.db))
+    head = None
+    try:
+        head = load_verifier(model_id=version.model_id)
+    except FacestyleError:
+        if args.rule == "verifier":
+            raise
+    engine = build_engine(registry, version.name, args.device)
+    bar = ProgressBar(1000, "images", unit="‰")
+    emb = embed_pairs(pairs, engine, progress=lambda f, m="": bar.update(int(f * 1000), m))
+    bar.close()
+    results = evaluate_embeddings(emb, tau, head)
+    chosen = results[args.rule]
+
+    def rel(path: str) -> str:
+        try:
+            return str(Path(path).relative_to(root))
+        except ValueError:
+            return path
+
+    chosen.failed_images = [rel(p) for p in chosen.failed_images]
+    if args.roc:
+        series = [RocSeries(f"threshold ({version.name})", results["threshold"],
+                            SERIES_COLORS[0])]
+        if "verifier" in results:
+            series.append(RocSeries(f"verifier ({head.features})", results["verifier"],
+                                    SERIES_COLORS[1]))
+        save_roc_png(args.roc, series, title=f"ROC on {args.pairs.name}: {len(pairs)} pairs, "
+                     f"encoder {version.name}")
+    if args.json:
+        print(json.dumps(chosen.to_json(), indent=2))
+    else:
+        for name, m in results.items():
+            unit = "d <=" if name == "threshold" else "p >="
+            print(f"[{name}] {m.pairs} pairs ({m.positives} same, {m.negatives} different), "
+                  f"encoder {version.name}")
+            print(f"  accuracy at {unit} {m.tau:.4g}: {m.accuracy:.4f}")
+            print(f"  best threshold {unit} {m.best_threshold:.4g}: {m.best_accuracy:.4f}")
+            print(f"  ROC AUC {m.roc_auc:.4f}  EER {m.eer:.4f}  TAR@FAR=1e-2 "
+                  f"{m.tar_at_far['0.01']:.4f}  TAR@FAR=1e-3 {m.tar_at_far['0.001']:.4f}")
+        for path, reason in sorted(emb.failed_images.items()):
+            print(f"  failed: {rel(path)}: {reason} (its pairs count as wrong)")
+        if args.roc:
+            print(f"ROC saved to {args.roc}", file=sys.stderr)
+    return 0

@@ -1,0 +1,267 @@
+"""``facestyle gallery``: enrol, list and remove people; backups, restore, re-embedding.
+
+The same code paths as the app (:mod:`desktop.store`), headless::
+
+    facestyle gallery enroll NAME IMAGE... [--db PATH] [--add] [--skip-bad] [--force]
+    facestyle gallery list [--db PATH] [--json]
+    facestyle gallery remove NAME [--id N] [--delete-history] [--db PATH]
+    facestyle gallery backups [--db PATH]
+    facestyle gallery restore [BACKUP] [--db PATH]
+    facestyle gallery reembed [--db PATH]
+    facestyle gallery reset-pin [--db PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from desktop.errors import FacestyleError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gallery", help="enrol, list and remove people in the check-in gallery",
+                       description="Manage the check-in gallery (people and face templates).")
+    gsub = p.add_subparsers(dest="gallery_command", metavar="ACTION", required=True)
+
+    def db_arg(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--db", type=Path, metavar="PATH",
+                       help="gallery database (default: the app's, in the user data folder)")
+
+    e = gsub.add_parser("enroll", aliases=["enrol"], help="enrol a person from photos",
+                        description="Enrol NAME from one or more photos, each showing only "
+                        "that person's face. One template per photo; all saved at once.")
+    e.add_argument("name", metavar="NAME")
+    e.add_argument("images", metavar="IMAGE", nargs="+", type=Path)
+    db_arg(e)
+    e.add_argument("--employee-id", metavar="ID", help="optional employee id (unique)")
+    e.add_argument("--add", action="store_true",
+                   help="add the photos to the existing person called NAME")
+    e.add_argument("--skip-bad", action="store_true",
+                   help="enrol from the usable photos even if some are refused")
+    e.add_argument("--force", action="store_true",
+                   help="enrol even if NAME looks like someone enrolled, or the photos differ")
+    e.add_argument("--min-face", type=int, default=None, metavar="PX",
+                   help="smallest face accepted, in pixels (default 60)")
+    e.set_defaults(func=cmd_enroll)
+
+    ls = gsub.add_parser("list", help="list enrolled people")
+    db_arg(ls)
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.set_defaults(func=cmd_list)
+
+    rm = gsub.add_parser("remove", help="delete a person and their face templates",
+                         description="Delete NAME with all their templates and photos. Their "
+                         "check-in history is kept (under their name) unless "
+                         "--delete-history is given.")
+    rm.add_argument("name", metavar="NAME", nargs="?")
+    rm.add_argument("--id", type=int, help="choose the person by id (when names repeat)")
+    rm.add_argument("--delete-history", action="store_true",
+                    help="also delete their check-ins")
+    db_arg(rm)
+    rm.set_defaults(func=cmd_remove)
+
+    bk = gsub.add_parser("backups", help="list the gallery's automatic backups")
+    db_arg(bk)
+    bk.add_argument("--now", action="store_true", help="make a backup now")
+    bk.set_defaults(func=cmd_backups)
+
+    rs = gsub.add_parser("restore", help="replace the gallery by a backup",
+                         description="Replace the gallery by BACKUP (default: the newest "
+                         "readable one). The current file is renamed aside, never deleted.")
+    rs.add_argument("backup", metavar="BACKUP", nargs="?", type=Path)
+    db_arg(rs)
+    rs.set_defaults(func=cmd_restore)
+
+    re_ = gsub.add_parser("reembed", help="re-embed templates made by another encoder")
+    db_arg(re_)
+    re_.set_defaults(func=cmd_reembed)
+
+    pin = gsub.add_parser("reset-pin", help="remove the manager PIN (the app asks for a new one)")
+    db_arg(pin)
+    pin.set_defaults(func=cmd_reset_pin)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def open_db(path: Path | None, *, create: bool):
+    """Open the gallery for a command, with a CLI hint on a damaged file.
+
+    Returns None when ``create`` is False and there is no gallery yet.
+    """
+    from desktop.store import Gallery, GalleryOpenError, default_db_path
+
+    target = (path or default_db_path()).expanduser()
+    if not create and not target.exists():
+        return None
+    try:
+        return Gallery(target, create=create)
+    except GalleryOpenError as exc:
+        if exc.backups:
+            exc.hint = ((exc.hint or "") + "\nTo restore the newest backup: facestyle gallery "
+                        f"restore{'' if path is None else f' --db {path}'}").strip()
+        raise
+
+
+def load_engine():
+    """The real face engine (desktop.face.api.FaceEngine), or a clear error."""
+    try:
+        from desktop.face.api import FaceEngine
+    except ImportError as exc:
+        raise FacestyleError("The face engine is not available in this build.",
+                             "Install the complete facestyle package.") from exc
+    return FaceEngine()
+
+
+def _fmt_time(ts: float | None) -> str:
+    return "-" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def _progress_bar(total: int, label: str):
+    from desktop.commands.progress import ProgressBar
+
+    bar = ProgressBar(total, label)
+    return bar, (lambda fraction, message="": bar.update(round(fraction * total), message))
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from desktop.store.enrol import DEFAULT_MIN_FACE_PX, enrol_from_images
+
+    engine = load_engine()
+    with open_db(args.db, create=True) as gallery:
+        bar, progress = _progress_bar(len(args.images), "examining")
+        try:
+            result = enrol_from_images(
+                gallery, engine, args.name, args.images, employee_id=args.employee_id,
+                add=args.add, skip_bad=args.skip_bad, force=args.force,
+                min_face_px=args.min_face if args.min_face is not None else DEFAULT_MIN_FACE_PX,
+                progress=progress)
+        finally:
+            bar.close()
+        for line in result.skipped:
+            print(f"skipped: {line}", file=sys.stderr)
+        for line in result.warnings:
+            print(f"warning: {line}", file=sys.stderr)
+        verb = "enrolled" if result.created else "added photos to"
+        print(f"{verb} {result.person.name} (id {result.person.id}): "
+              f"{len(result.template_ids)} template(s) from {len(result.used)} image(s); "
+              f"{result.person.n_templates} in total. Encoder: {engine.model_id}.")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    gallery = open_db(args.db, create=False)
+    if gallery is None:
+        people, models = [], {}
+    else:
+        with gallery:
+            people, models = gallery.people(), gallery.model_counts()
+    if args.json:
+        print(json.dumps({"people": [
+            {"id": p.id, "name": p.name, "employee_id": p.employee_id,
+             "templates": p.n_templates, "created": p.created_at, "last_checkin": p.last_checkin}
+            for p in people], "templates_per_model": models}, indent=2))
+        return 0
+    if not people:
+        print("No one is enrolled yet. Enrol with: facestyle gallery enroll NAME IMAGE...")
+        return 0
+    width = max(4, *(len(p.name) for p in people))
+    print(f"{'id':>5}  {'name'.ljust(width)}  {'employee':<10} {'templates':>9}  "
+          f"{'enrolled':<16}  last check-in")
+    for p in people:
+        print(f"{p.id:>5}  {p.name.ljust(width)}  {(p.employee_id or '-'):<10} "
+              f"{p.n_templates:>9}  {_fmt_time(p.created_at):<16}  {_fmt_time(p.last_checkin)}")
+    summary = ", ".join(f"{n} from {m}" for m, n in models.items())
+    print(f"\n{len(people)} people; templates: {summary or 'none'}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    if args.name is None and args.id is None:
+        raise FacestyleError("Say who to remove: a NAME or --id N.")
+    gallery = open_db(args.db, create=False)
+    if gallery is None:
+        raise FacestyleError("There is no gallery yet, so no one to remove.")
+    with gallery:
+        person = gallery.person(args.id) if args.id is not None \
+            else gallery.person_by_name(args.name)
+        result = gallery.delete_person(person.id, keep_history=not args.delete_history)
+    history = (f"deleted {result.checkins_deleted} check-in(s)" if args.delete_history
+               else f"kept {result.checkins_kept} check-in(s) under the name "
+                    f"(--delete-history removes them)")
+    print(f"removed {result.name} (id {result.person_id}): {result.templates_deleted} "
+          f"template(s) deleted; {history}.")
+    return 0
+
+
+def cmd_backups(args: argparse.Namespace) -> int:
+    from desktop.store import default_db_path, list_backups
+
+    path = (args.db or default_db_path()).expanduser()
+    if args.now:
+        gallery = open_db(args.db, create=False)
+        if gallery is None:
+            raise FacestyleError("There is no gallery yet, so nothing to back up.")
+        with gallery:
+            info = gallery.backup("manual")
+        print(f"backed up to {info.path}")
+    found = list_backups(path)
+    if not found:
+        print(f"No backups of {path} yet.")
+    for info in found:
+        print(f"{info.describe():<40} {info.path}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from desktop.store import Gallery, default_db_path, restore_backup
+
+    path = (args.db or default_db_path()).expanduser()
+    moved = restore_backup(path, args.backup)
+    with Gallery(path, maintenance=False) as gallery:
+        n = len(gallery.people())
+    if moved:
+        print(f"the previous file was kept as {moved}")
+    print(f"restored {path} from {'the newest backup' if args.backup is None else args.backup}:"
+          f" {n} people.")
+    return 0
+
+
+def cmd_reembed(args: argparse.Namespace) -> int:
+    from desktop.store.reembed import reembed_gallery
+
+    gallery = open_db(args.db, create=False)
+    if gallery is None:
+        print("There is no gallery yet; nothing to re-embed.")
+        return 0
+    engine = load_engine()
+    with gallery:
+        total = gallery.count_stale(engine.model_id)
+        bar, progress = _progress_bar(total, "re-embedding")
+        try:
+            report = reembed_gallery(gallery, engine, progress=progress)
+        finally:
+            bar.close()
+    print(f"re-embedded {report.done} of {report.total} template(s) with {report.model_id}.")
+    for tid, reason in report.failed:
+        print(f"  template {tid} failed: {reason}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def cmd_reset_pin(args: argparse.Namespace) -> int:
+    gallery = open_db(args.db, create=False)
+    if gallery is None:
+        raise FacestyleError("There is no gallery yet.")
+    with gallery:
+        had = gallery.has_pin()
+        gallery.clear_pin()
+    print("the manager PIN was removed; the app asks for a new one on next use." if had
+          else "no manager PIN was set.")
+    return 0

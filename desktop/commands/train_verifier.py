@@ -1,0 +1,69 @@
+"""``facestyle train-verifier``: fit the logistic-regression verification head."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train-verifier",
+        help="fit the verification head (logistic regression on |f_i - f_j| or chi-square)",
+        description="Fit y_hat = sigma(sum_k w_k x_k + b) on pairs of the gallery's templates "
+        "(all same-person pairs, sampled different-person pairs, weighted to balance), for "
+        "the active encoder; or on ROOT/<person>/*.jpg when ROOT is given.",
+    )
+    p.add_argument("root", nargs="?", type=Path, help="folder with a sub-folder per person")
+    p.add_argument("--features", choices=("abs", "chi2"), default="abs",
+                   help="abs: |f_i - f_j|; chi2: (f_i - f_j)^2 / (|f_i| + |f_j|)")
+    p.add_argument("--db", type=Path, help="gallery database (default: the app's)")
+    p.add_argument("--negatives", type=float, default=3.0,
+                   help="different-person pairs sampled per same-person pair (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--use", action="store_true",
+                   help="make the head the decision rule afterwards")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from desktop.commands.model_common import build_engine, open_gallery_if_any
+    from desktop.face.encoder_versions import EncoderRegistry
+    from desktop.face.training import dataset_from_folder
+    from desktop.face.verifier import fit_verifier
+
+    registry = EncoderRegistry()
+    model_id = registry.active_model_id()
+    if args.root is not None:
+        engine = build_engine(registry, None, args.device)
+        data = dataset_from_folder(args.root, engine)
+        for skip in data.skipped:
+            print(f"skipped {skip.source}: {skip.reason}", file=sys.stderr)
+        emb = registry.embedder(device=None if args.device == "auto" else args.device
+                                ).embed(data.chips)
+        labels, summary = data.labels, data.summary()
+    else:
+        gallery = open_gallery_if_any(args.db, required=True)
+        stale = gallery.count_stale(model_id)
+        if stale:
+            print(f"note: {stale} templates are not yet embedded by {model_id} and are left "
+                  "out (re-embedding runs when the app starts or an encoder is activated)",
+                  file=sys.stderr)
+        g = gallery.embeddings(model_id)
+        emb, labels = g.embeddings, g.person_ids
+        summary = {"origin": f"gallery:{gallery.path}", "templates": len(labels),
+                   "people": len(np.unique(labels))}
+    head = fit_verifier(emb, labels, args.features, model_id,
+                        negatives_per_positive=args.negatives, seed=args.seed, data=summary)
+    path = head.save()
+    print(json.dumps({"model_id": model_id, "features": head.features, "path": str(path),
+                      **head.metrics}))
+    if args.use:
+        registry.set_rule("verifier")
+        print("decision rule: verifier", file=sys.stderr)
+    return 0

@@ -1,0 +1,675 @@
+"""The live check-in pipeline: detect -> track -> embed (only what is due) -> match -> vote
+-> check-in. No Qt: the Check-in tab drives it from a worker thread, the CLI and the
+benchmark call it directly.
+
+Per frame (:meth:`CheckinPipeline.process`):
+
+1. **Motion** (every frame, about 1 ms): :class:`~desktop.face.motion.MotionFollower`
+   scores the change from the previous frame and moves every visible track's box by
+   optical flow. A scene cut (or a camera knocked aside) ends every track; a box that
+   cannot be followed is hidden until a detection finds it again.
+2. **Detect**, in two kinds, so that the costly detector rarely sees a whole frame:
+
+   * a *scan* runs the engine's ``detect`` over the whole frame, for new faces: on the
+     first frame, every ``scan_every`` frames, at once after a cut, and soon after a
+     track is dropped (the face turned away or moved beyond its region);
+     :class:`~desktop.face.tracking.IoUTracker` matches its faces to tracks by IoU;
+   * a *refresh* re-detects one track in a region around it (``roi_grow`` face widths
+     wide, scaled so the face is about ``roi_face_px`` wide: small faces are enlarged to
+     the detector's window, large ones reduced), every ``refresh_every`` frames and at
+     once when optical flow lost it. A refresh costs a fraction of a scan.
+
+   Boxes, landmarks and chips of a refresh are mapped back to frame pixels; the chip is
+   the engine's, cut from the scaled region (about 1:1 with the chip's own scale).
+3. **Embed** (batched): chips of the freshly detected tracks that are due (new tracks;
+   tracks without a decided label at each refresh; others every ``embed_every`` frames)
+   go to the engine's ``embed`` in one batch, (N, 150, 150, 3) -> (N, 128).
+4. **Match**: the matcher's open-set rule names each embedding or leaves it Unknown; each
+   answer is a :class:`~desktop.face.tracking.Vote` on its track. The track's label is the
+   majority of its last ``vote_window`` votes; its d is that of the latest vote agreeing
+   with the label.
+5. **Check-in**: a track whose label names a person with at least ``min_votes`` agreeing
+   votes spread over at least ``min_seconds`` of scene time records one
+   :class:`CheckinEvent`, unless that person checked in less than ``cooldown_s`` ago
+   (default 4 h). The last check-in per person comes from the check-in log the first time
+   a person is seen, so the cooldown holds across restarts. A track checks a person in at
+   most once (one visit, one record).
+
+Each call returns a :class:`FrameResult` (plain data: faces with box, track id, name or
+None, d; check-in events; stage timings). :meth:`CheckinPipeline.run` is a generator over a
+:class:`~desktop.face.camera.CameraSource` for a Qt worker (``Worker(pipeline.run, source,
+latest_only=True)``); it always processes the newest frame.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from desktop.face.camera import CameraSource, Frame
+from desktop.face.motion import MotionFollower
+from desktop.face.tracking import IoUTracker, Track, Vote, iou_matrix
+from desktop.face.types import Face, FaceEngineLike
+from desktop.tasks import CancelToken
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COOLDOWN_S = 4 * 3600.0
+
+
+# -- what the pipeline needs from the gallery and the check-in log -------------------------
+@dataclass(frozen=True)
+class Identity:
+    """One matcher answer: ``name`` None means Unknown; ``d`` is the squared L2 distance to
+    the named person's best template (to the nearest person when Unknown)."""
+
+    name: str | None
+    d: float
+    person_id: int | None = None
+    probability: float | None = None
+
+
+class MatcherLike(Protocol):
+    """Open-set identification of (N, 128) float32 embeddings, one answer per row. An
+    answer is an :class:`Identity` or any object with ``name`` and ``d`` attributes (and
+    optionally ``person_id``, ``probability``)."""
+
+    def identify(self, embeddings: np.ndarray) -> Sequence[Any]: ...
+
+
+class CheckinLogLike(Protocol):
+    """Where check-ins are kept (the store). Times are ``time.time()`` seconds."""
+
+    def last_checkin_time(self, person: str, person_id: int | None) -> float | None:
+        """When this person last checked in, or None."""
+
+    def record_checkin(self, event: CheckinEvent) -> None:
+        """Keep one check-in; raise on failure."""
+
+
+# -- settings and results ------------------------------------------------------------------
+@dataclass(frozen=True)
+class PipelineSettings:
+    """How often each stage runs and when a track checks in. Frames count camera frames
+    processed; seconds are scene time (media time for video files)."""
+
+    scan_every: int = 15  # frames between whole-frame detections (and at once on cuts)
+    refresh_every: int = 3  # frames between re-detections of a track around its box
+    roi_face_px: int = 100  # a refresh scales its region so the face is this wide
+    roi_grow: float = 2.0  # side of a refresh region, in face widths
+    scan_min_face: int | None = None  # smallest face a scan looks for, px (None: engine's)
+    cut_threshold: float = 20.0  # scene-change score (grey levels) that forces a scan
+    iou_threshold: float = 0.3  # least IoU for a detection to continue a track
+    max_missed: int = 2  # detection rounds a track survives unmatched
+    embed_every: int = 10  # N: frames between identifications of a decided track
+    vote_window: int = 5  # M: recent identifications a track votes over
+    min_votes: int = 3  # X: agreeing votes before a check-in
+    min_seconds: float = 0.4  # Y: ... spread over at least this much scene time
+    cooldown_s: float = DEFAULT_COOLDOWN_S  # per person, between two check-ins
+    flow_width: int = 320  # working width of the optical flow, pixels
+    camera: str = ""  # recorded with each check-in
+
+    def __post_init__(self) -> None:
+        if min(self.scan_every, self.refresh_every, self.embed_every, self.vote_window) < 1:
+            raise ValueError("scan_every, refresh_every, embed_every and vote_window must "
+                             "be >= 1")
+        if self.min_votes > self.vote_window:
+            raise ValueError("min_votes cannot exceed vote_window")
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One tracked face on a frame. ``d`` (squared L2) is None until first identified."""
+
+    box: tuple[int, int, int, int]  # (x, y, w, h) pixels of the frame
+    track_id: int
+    name: str | None
+    d: float | None
+    person_id: int | None = None
+    votes: int = 0  # votes in the track's window agreeing with ``name``
+    probability: float | None = None  # a verifier's P(same person), when one is used
+    detected: bool = True  # the box is the detector's on this frame (else moved by flow)
+    checked_in: bool = False  # this track has checked its person in
+
+    def to_json(self) -> dict:
+        return {"box": [int(v) for v in self.box], "track": self.track_id, "name": self.name,
+                "d": None if self.d is None else round(float(self.d), 4)}
+
+
+@dataclass(frozen=True)
+class CheckinEvent:
+    """A check-in: ``time`` in ``time.time()`` seconds, ``d`` squared L2 of the match."""
+
+    person: str
+    person_id: int | None
+    d: float
+    time: float
+    track_id: int
+    frame_index: int
+    camera: str = ""
+    rule: str = ""
+    recorded: bool = True  # False when the check-in log could not store it
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return {"person": self.person, "person_id": self.person_id,
+                "d": round(float(self.d), 4), "time": self.time, "track": self.track_id,
+                "frame": self.frame_index, "recorded": self.recorded}
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """Milliseconds spent on one frame; a stage that did not run is None."""
+
+    track_ms: float
+    detect_ms: float | None
+    embed_ms: float | None
+    match_ms: float | None
+    total_ms: float
+    embedded: int = 0  # faces embedded on this frame
+    scanned: bool = False  # the detector ran over the whole frame
+    refreshed: int = 0  # tracks re-detected around their box
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """The pipeline's output for one frame."""
+
+    frame_index: int
+    scene_time: float  # seconds (see Frame.scene_time)
+    size: tuple[int, int]  # (width, height) of the frame
+    faces: tuple[FaceResult, ...]
+    events: tuple[CheckinEvent, ...]
+    times: StageTimes
+    detected: bool  # the detector ran on this frame (a scan or a refresh)
+    frame: Frame | None = field(default=None, repr=False, compare=False)
+
+    def to_json(self) -> dict:
+        """The CLI's JSON line: ``{"frame": i, "faces": [{"box", "track", "name", "d"}]}``."""
+        return {"frame": self.frame_index, "faces": [f.to_json() for f in self.faces]}
+
+
+@dataclass(frozen=True)
+class PipelineStats:
+    """Rolling figures for a status bar, over about the last 60 frames."""
+
+    frames: int  # processed since start
+    fps: float  # frames processed per second of wall time, recently
+    capacity_fps: float  # 1000 / mean processing ms: what the pipeline could sustain
+    total_ms: float  # mean processing time per frame
+    scan_ms: float  # mean per whole-frame detection
+    refresh_ms: float  # mean per re-detection of one track around its box
+    embed_ms_per_face: float
+    match_ms: float  # mean per matcher call
+    track_ms: float  # mean per frame (optical flow, tracking, votes)
+    scan_share: float  # fraction of frames with a whole-frame detection
+    checkins: int
+
+    def describe(self) -> str:
+        return (f"inference {self.fps:.0f} fps (up to {self.capacity_fps:.0f}) · scan "
+                f"{self.scan_ms:.0f} ms · refresh {self.refresh_ms:.0f} ms · embed "
+                f"{self.embed_ms_per_face:.0f} ms/face · match {self.match_ms:.1f} ms")
+
+
+@dataclass(frozen=True)
+class TrackSnapshot:
+    """The latest identification input of a track: its aligned chip (150, 150, 3) RGB
+    uint8, descriptor (128,) float32, the box and frame index it came from. For enrolling
+    an unknown face from the live view."""
+
+    track_id: int
+    chip: np.ndarray
+    descriptor: np.ndarray
+    box: tuple[int, int, int, int]
+    frame_index: int
+    name: str | None
+    d: float | None
+
+
+def as_identity(answer: Any) -> Identity:
+    """A matcher answer (:class:`Identity`, or anything with ``name`` and ``d``)."""
+    if isinstance(answer, Identity):
+        return answer
+    return Identity(
+        getattr(answer, "name", None), float(answer.d),
+        getattr(answer, "person_id", None), getattr(answer, "probability", None),
+    )
+
+
+class _Window:
+    """Mean of the last ``n`` values."""
+
+    def __init__(self, n: int = 60) -> None:
+        self.values: collections.deque[float] = collections.deque(maxlen=n)
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+
+    def mean(self) -> float:
+        return float(sum(self.values) / len(self.values)) if self.values else 0.0
+
+
+class CheckinPipeline:
+    """Detect, track, embed, match, vote and check in, one frame at a time.
+
+    Args:
+        engine: the face engine (``desktop.face.api.FaceEngine`` or a fake).
+        matcher: the gallery's open-set matcher; may be None (every face Unknown, no
+            check-ins) until people are enrolled, see :meth:`set_matcher`.
+        checkin_log: where check-ins are recorded and the last one per person is read
+            (the store); None keeps them in memory only.
+        settings: :class:`PipelineSettings`.
+        clock: wall clock for check-in times and the cooldown, ``time.time`` by default.
+        rule: a short description of the decision rule, recorded with each check-in.
+
+    ``process`` is meant for one thread at a time; ``set_matcher``, ``update_settings``,
+    ``stats``, ``latest_result``, ``latest_frame`` and ``track_snapshot`` may be called from
+    any thread.
+    """
+
+    def __init__(
+        self,
+        engine: FaceEngineLike,
+        matcher: MatcherLike | None = None,
+        *,
+        checkin_log: CheckinLogLike | None = None,
+        settings: PipelineSettings | None = None,
+        clock: Callable[[], float] = time.time,
+        rule: str = "",
+    ) -> None:
+        self.engine = engine
+        self._matcher = matcher
+        self.checkin_log = checkin_log
+        self.settings = settings or PipelineSettings()
+        self.clock = clock
+        self.rule = rule
+        self._lock = threading.Lock()
+        self._pending_matcher: tuple[MatcherLike | None, str | None] | None = None
+        self._pending_settings: PipelineSettings | None = None
+        self._tracker = self._new_tracker()
+        self._follower = MotionFollower(work_width=self.settings.flow_width)
+        self._next_scan = 0
+        self._last_index: int | None = None
+        self._last_checkin: dict[object, float | None] = {}
+        self._snapshots: dict[int, TrackSnapshot] = {}
+        self._latest: FrameResult | None = None
+        self._frames = 0
+        self._checkins = 0
+        self._takes_min_face: bool | None = None
+        self._w_total, self._w_track = _Window(), _Window()
+        self._w_scan, self._w_refresh = _Window(), _Window()
+        self._w_embed, self._w_match = _Window(), _Window()
+        self._w_scanned = _Window()
+        self._stamps: collections.deque[float] = collections.deque(maxlen=60)
+
+    # -- control (any thread) ----------------------------------------------------------
+    def set_matcher(self, matcher: MatcherLike | None, rule: str | None = None) -> None:
+        """Use another matcher (after an enrolment or a threshold change) from the next
+        frame on. Votes cast under the old one are dropped, so every track is identified
+        again at the next detection."""
+        with self._lock:
+            self._pending_matcher = (matcher, rule)
+
+    def update_settings(self, **changes: Any) -> PipelineSettings:
+        """Change settings (e.g. ``cooldown_s=3600``) from the next frame on."""
+        with self._lock:
+            base = self._pending_settings or self.settings
+            self._pending_settings = replace(base, **changes)
+            return self._pending_settings
+
+    def reset(self) -> None:
+        """Forget all tracks (e.g. after switching cameras). Cooldowns are kept."""
+        self._tracker.reset()
+        self._follower.reset()
+        self._snapshots.clear()
+        self._next_scan = 0
+        self._last_index = None
+
+    def latest_result(self) -> FrameResult | None:
+        return self._latest
+
+    def latest_frame(self) -> Frame | None:
+        """The frame the latest result was computed on (with its image), or None."""
+        latest = self._latest
+        return None if latest is None else latest.frame
+
+    def track_snapshot(self, track_id: int) -> TrackSnapshot | None:
+        """The newest chip and descriptor of a live track (None when it has none)."""
+        with self._lock:
+            return self._snapshots.get(track_id)
+
+    def stats(self) -> PipelineStats:
+        stamps = list(self._stamps)
+        fps = ((len(stamps) - 1) / (stamps[-1] - stamps[0])
+               if len(stamps) >= 2 and stamps[-1] > stamps[0] else 0.0)
+        total = self._w_total.mean()
+        return PipelineStats(
+            frames=self._frames, fps=fps, capacity_fps=1000.0 / total if total > 0 else 0.0,
+            total_ms=total, scan_ms=self._w_scan.mean(), refresh_ms=self._w_refresh.mean(),
+            embed_ms_per_face=self._w_embed.mean(), match_ms=self._w_match.mean(),
+            track_ms=self._w_track.mean(), scan_share=self._w_scanned.mean(),
+            checkins=self._checkins,
+        )
+
+    # -- the loop for a worker thread --------------------------------------------------
+    def run(self, source: CameraSource, cancel: CancelToken | None = None,
+            poll: float = 0.1) -> Iterator[FrameResult]:
+        """Process the newest frame of ``source`` again and again, yielding each result,
+        until the source is terminal (ended, failed, closed) or ``cancel`` is set.
+
+        Waits for frames without busy looping; while the camera is retrying it keeps
+        checking ``cancel`` every ``poll`` seconds. Does not start or close the source.
+        """
+        last = -1
+        while True:
+            if cancel is not None:
+                cancel.checkpoint()
+            frame = source.next_frame(last, timeout=poll)
+            if frame is None:
+                if source.state.terminal:
+                    return
+                continue
+            last = frame.index
+            yield self.process(frame)
+
+    # -- one frame ---------------------------------------------------------------------
+    def process(self, frame: Frame | np.ndarray, index: int | None = None,
+                scene_time: float | None = None) -> FrameResult:
+        """Run every due stage on one frame (a :class:`Frame`, or an RGB (H, W, 3) uint8
+        image with an optional index and scene time in seconds)."""
+        if not isinstance(frame, Frame):
+            frame = self._wrap(frame, index, scene_time)
+        self._apply_pending()
+        s = self.settings
+        t0 = time.perf_counter()
+        idx, now_scene = frame.index, frame.scene_time
+        if self._last_index is not None and idx <= self._last_index:
+            self.reset()  # a new source, or a file started over: tracks no longer apply
+        self._last_index = idx
+
+        change = self._follower.next_frame(frame.image)
+        cut = change > s.cut_threshold
+        if cut:  # another shot, or the camera moved: old tracks no longer apply
+            self._tracker.reset()
+        tracks = self._tracker.visible()
+        if tracks:
+            boxes = self._follower.follow(np.array([t.box for t in tracks]))
+            for track, box in zip(tracks, boxes, strict=True):
+                self._tracker.move(track.id, box)
+        t1 = time.perf_counter()
+
+        scan = cut or idx >= self._next_scan
+        fresh: list[tuple[Track, Face]] = []
+        refreshed = 0
+        if scan:
+            faces = self._scan(frame.image)
+            self._next_scan = idx + s.scan_every
+            boxes = np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
+            fresh = list(zip(self._tracker.update(boxes, idx, now_scene), faces, strict=True))
+        else:
+            for track in list(self._tracker.tracks):
+                if track.lost or idx - track.last_frame >= s.refresh_every:
+                    refreshed += 1
+                    face = self._detect_around(frame.image, track)
+                    if face is None:
+                        if not self._tracker.miss(track):
+                            # A face vanished where it was: look at the whole frame soon.
+                            self._next_scan = min(self._next_scan, idx + s.refresh_every)
+                    else:
+                        self._tracker.confirm(track, np.array(face.box, float), idx, now_scene)
+                        fresh.append((track, face))
+        t2 = time.perf_counter()
+        detect_ms = (t2 - t1) * 1000 if scan or refreshed else None
+        if scan:
+            self._w_scan.add(detect_ms)
+        elif refreshed:
+            self._w_refresh.add(detect_ms / refreshed)
+
+        embed_ms = match_ms = None
+        due = [(t, f) for t, f in fresh
+               if f.chip is not None and self._tracker.due_for_embedding([t], idx)]
+        if due:
+            embed_ms, match_ms = self._identify(due, frame)
+        t3 = time.perf_counter()
+
+        events = self._decide(idx, now_scene)
+        detected_ids = {t.id for t, _ in fresh}
+        faces_out = tuple(self._face_result(t, t.id in detected_ids)
+                          for t in self._tracker.visible())
+        self._forget_dead_tracks()
+        t4 = time.perf_counter()
+        times = StageTimes(track_ms=(t1 - t0 + t4 - t3) * 1000, detect_ms=detect_ms,
+                           embed_ms=embed_ms, match_ms=match_ms, total_ms=(t4 - t0) * 1000,
+                           embedded=len(due), scanned=scan, refreshed=refreshed)
+        result = FrameResult(idx, now_scene, frame.size, faces_out, tuple(events), times,
+                             scan or bool(refreshed), frame)
+        self._account(result)
+        self._latest = result
+        return result
+
+    # -- detection -----------------------------------------------------------------------
+    def _scan(self, image: np.ndarray) -> list[Face]:
+        """The engine's detector over the whole frame (for ``scan_min_face`` and up when
+        set and the engine takes a ``min_face_size``)."""
+        min_face = self.settings.scan_min_face
+        if min_face is not None and self._engine_takes_min_face():
+            return list(self.engine.detect(image, min_face_size=min_face))  # type: ignore[call-arg]
+        return list(self.engine.detect(image))
+
+    def _engine_takes_min_face(self) -> bool:
+        if self._takes_min_face is None:
+            try:
+                params = inspect.signature(self.engine.detect).parameters
+                self._takes_min_face = "min_face_size" in params
+            except (TypeError, ValueError):
+                self._takes_min_face = False
+        return self._takes_min_face
+
+    def _detect_around(self, image: np.ndarray, track: Track) -> Face | None:
+        """Re-detect ``track`` in a region around its box (see the module doc): the face
+        overlapping the box best (IoU >= 0.2), in frame pixels, or None."""
+        s = self.settings
+        x, y, w, h = (float(v) for v in track.box)
+        side = s.roi_grow * max(w, h, 1.0)
+        cx, cy = x + w / 2, y + h / 2
+        H, W = image.shape[:2]
+        x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+        x1, y1 = min(W, math.ceil(cx + side / 2)), min(H, math.ceil(cy + side / 2))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None
+        scale = min(4.0, max(0.25, s.roi_face_px / max(w, h, 1.0)))
+        region = image[y0:y1, x0:x1]
+        size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+        region = cv2.resize(region, size,
+                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
+        best, best_iou = None, 0.2
+        for face in self.engine.detect(region):
+            bx, by, bw, bh = face.box
+            box = (bx * sx + x0, by * sy + y0, bw * sx, bh * sy)
+            iou = float(iou_matrix(np.array([box]), track.box[None])[0, 0])
+            if iou >= best_iou:
+                lm = face.landmarks
+                if lm is not None:
+                    lm = (np.asarray(lm, np.float32) * np.float32([sx, sy])
+                          + np.float32([x0, y0]))
+                best_iou = iou
+                best = Face(tuple(round(v) for v in box), face.score, lm, face.chip,
+                            face.descriptor)
+        return best
+
+    # -- stages --------------------------------------------------------------------------
+    def _identify(self, due: list[tuple[Track, Face]], frame: Frame) -> tuple[float, float]:
+        """Embed the due tracks' chips in one batch and vote with the matcher's answers.
+        Returns (embed ms, match ms)."""
+        t0 = time.perf_counter()
+        chips = np.stack([f.chip for _, f in due])
+        descriptors = np.asarray(self.engine.embed(chips), dtype=np.float32)
+        t1 = time.perf_counter()
+        matcher = self._matcher
+        if matcher is None:
+            answers = [Identity(None, float("inf")) for _ in due]
+        else:
+            answers = [as_identity(a) for a in matcher.identify(descriptors)]
+        t2 = time.perf_counter()
+        with self._lock:
+            for (track, face), desc, who in zip(due, descriptors, answers, strict=True):
+                track.add_vote(Vote(who.name, who.d, frame.index, frame.scene_time,
+                                    who.person_id, who.probability))
+                track.last_embedded = frame.index
+                self._snapshots[track.id] = TrackSnapshot(
+                    track.id, face.chip, desc, tuple(int(v) for v in face.box), frame.index,
+                    who.name, who.d)
+        embed_ms = (t1 - t0) * 1000
+        self._w_embed.add(embed_ms / len(due))
+        self._w_match.add((t2 - t1) * 1000)
+        return embed_ms, (t2 - t1) * 1000
+
+    def _decide(self, index: int, scene_time: float) -> list[CheckinEvent]:
+        """Check in every visible track confidently named for long enough (module doc)."""
+        s = self.settings
+        events = []
+        for track in self._tracker.visible():
+            label = track.label
+            if label.name is None or label.d is None or label.since is None:
+                continue
+            key = label.person_id if label.person_id is not None else label.name
+            if key in track.checked_in:
+                continue
+            if label.support < s.min_votes or scene_time - label.since < s.min_seconds:
+                continue
+            track.checked_in.add(key)
+            now = self.clock()
+            last = self._last_checkin_time(key, label.name, label.person_id)
+            if last is not None and now - last < s.cooldown_s:
+                log.debug("%s seen again %.0f s after checking in; cooldown %.0f s",
+                          label.name, now - last, s.cooldown_s)
+                continue
+            event = CheckinEvent(label.name, label.person_id, float(label.d), now, track.id,
+                                 index, s.camera, self.rule)
+            if self.checkin_log is not None:
+                try:
+                    self.checkin_log.record_checkin(event)
+                except Exception as exc:  # a full disk must not stop the live view
+                    log.exception("could not record the check-in of %s", label.name)
+                    event = replace(event, recorded=False, error=str(exc))
+            self._last_checkin[key] = now
+            self._checkins += 1
+            events.append(event)
+        return events
+
+    def _last_checkin_time(self, key: object, name: str, person_id: int | None) -> float | None:
+        if key not in self._last_checkin:
+            last = None
+            if self.checkin_log is not None:
+                try:
+                    last = self.checkin_log.last_checkin_time(name, person_id)
+                except Exception:
+                    log.exception("could not read the last check-in of %s", name)
+            self._last_checkin[key] = last
+        return self._last_checkin[key]
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _face_result(self, track: Track, detected: bool) -> FaceResult:
+        label = track.label
+        key = label.person_id if label.person_id is not None else label.name
+        return FaceResult(track.box_int, track.id, label.name, label.d, label.person_id,
+                          label.support, label.probability, detected,
+                          key in track.checked_in)
+
+    def _forget_dead_tracks(self) -> None:
+        alive = {t.id for t in self._tracker.tracks}
+        with self._lock:
+            for tid in [tid for tid in self._snapshots if tid not in alive]:
+                del self._snapshots[tid]
+
+    def _new_tracker(self) -> IoUTracker:
+        s = self.settings
+        return IoUTracker(iou_threshold=s.iou_threshold, max_missed=s.max_missed,
+                          vote_window=s.vote_window, embed_every=s.embed_every,
+                          embed_every_pending=1, decided_votes=s.min_votes)
+
+    def _apply_pending(self) -> None:
+        with self._lock:
+            pending_matcher, self._pending_matcher = self._pending_matcher, None
+            pending_settings, self._pending_settings = self._pending_settings, None
+        if pending_settings is not None:
+            old, self.settings = self.settings, pending_settings
+            t = self._tracker
+            t.iou_threshold = pending_settings.iou_threshold
+            t.max_missed = pending_settings.max_missed
+            t.embed_every = pending_settings.embed_every
+            t.decided_votes = pending_settings.min_votes
+            if pending_settings.vote_window != old.vote_window:
+                t.vote_window = pending_settings.vote_window
+                for track in t.tracks:
+                    track.vote_window = pending_settings.vote_window
+                    track.votes = collections.deque(track.votes,
+                                                    maxlen=pending_settings.vote_window)
+            if pending_settings.flow_width != old.flow_width:
+                self._follower = MotionFollower(work_width=pending_settings.flow_width)
+                self._next_scan = 0
+        if pending_matcher is not None:
+            self._matcher, rule = pending_matcher
+            if rule is not None:
+                self.rule = rule
+            for track in self._tracker.tracks:
+                track.clear_votes()
+            self._next_scan = 0  # identify everyone again now
+
+    def _wrap(self, image: np.ndarray, index: int | None, scene_time: float | None) -> Frame:
+        if index is None:
+            index = 0 if self._last_index is None else self._last_index + 1
+        now = time.monotonic()
+        return Frame(np.asarray(image), int(index), now, time.time(),
+                     scene_time if scene_time is not None else None)
+
+    def _account(self, result: FrameResult) -> None:
+        self._frames += 1
+        self._stamps.append(time.monotonic())
+        self._w_total.add(result.times.total_ms)
+        self._w_track.add(result.times.track_ms)
+        self._w_scanned.add(1.0 if result.times.scanned else 0.0)
+
+
+@dataclass
+class RunSummary:
+    """Counts over a run, for the CLI's summary line and the benchmark."""
+
+    frames: int = 0
+    faces: int = 0
+    unknown: int = 0  # faces shown as Unknown (identified, no name)
+    per_name: dict[str, int] = field(default_factory=dict)  # frames showing each name
+    checkins: list[CheckinEvent] = field(default_factory=list)
+    scans: int = 0  # frames with a whole-frame detection
+    refreshes: int = 0  # re-detections of one track around its box
+    embedded: int = 0  # faces embedded
+
+    def add(self, result: FrameResult) -> None:
+        self.frames += 1
+        self.faces += len(result.faces)
+        self.scans += int(result.times.scanned)
+        self.refreshes += result.times.refreshed
+        self.embedded += result.times.embedded
+        for name in {f.name for f in result.faces if f.name is not None}:
+            self.per_name[name] = self.per_name.get(name, 0) + 1
+        self.unknown += sum(1 for f in result.faces if f.name is None and f.d is not None)
+        self.checkins.extend(result.events)
+
+    def to_json(self, fps: float) -> dict:
+        return {"summary": True, "frames": self.frames, "faces": self.faces,
+                "per_name": dict(sorted(self.per_name.items())), "checkins": len(self.checkins),
+                "fps": round(float(fps), 2), "unknown": self.unknown,
+                "scans": self.scans, "refreshes": self.refreshes,
+                "faces_embedded": self.embedded,
+                "checked_in": [e.person for e in self.checkins]}

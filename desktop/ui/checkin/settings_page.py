@@ -1,0 +1,247 @@
+"""Settings: the recognition threshold tau and margin (explained in plain words), the
+check-in cooldown, retention of the log, the camera, and the manager PIN.
+
+The recognition settings live in the gallery (so the CLI uses the same ones); the camera
+source lives in the app's settings file.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.errors import FacestyleError
+from desktop.face.types import DEFAULT_TAU
+from desktop.resources import default as default_setting
+from desktop.store.errors import PinError
+from desktop.store.pin import validate_pin
+from desktop.ui.checkin.context import ManagerContext
+from desktop.ui.checkin.page_common import page_layout
+from desktop.ui.qthreading import Worker
+
+TAU_EXPLAINED = (
+    "A face gets a name only when its distance d to that person is at most tau. "
+    "<b>Lower is stricter</b>: fewer wrong names, but more people shown as \"Unknown\". "
+    "<b>Higher is more lenient</b>: people are named more readily, but a look-alike may get "
+    "the wrong name. The default, {default:.2f}, is dlib's trained threshold (0.6 as a plain "
+    "distance).")
+MARGIN_EXPLAINED = (
+    "The nearest other person must be at least this much further away than the named one; "
+    "otherwise the face stays \"Unknown\". It guards against look-alikes. 0 turns it off.")
+
+
+def _note(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setStyleSheet("color: palette(placeholder-text);")
+    return label
+
+
+class SettingsPage(QWidget):
+    def __init__(self, ctx: ManagerContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        layout = page_layout(self, "Settings")
+
+        recog = QGroupBox("Recognition")
+        form = QFormLayout(recog)
+        self.tau_spin = QDoubleSpinBox(objectName="settingsTau")
+        self.tau_spin.setRange(0.05, 1.0)
+        self.tau_spin.setSingleStep(0.01)
+        self.tau_spin.setDecimals(2)
+        self.tau_equiv = QLabel(objectName="settingsTauEquivalent")
+        tau_row = QHBoxLayout()
+        tau_row.addWidget(self.tau_spin)
+        tau_row.addWidget(self.tau_equiv, 1)
+        form.addRow("Threshold tau (d)", tau_row)
+        form.addRow("", _note(TAU_EXPLAINED.format(default=DEFAULT_TAU)))
+        self.margin_spin = QDoubleSpinBox(objectName="settingsMargin")
+        self.margin_spin.setRange(0.0, 0.3)
+        self.margin_spin.setSingleStep(0.01)
+        self.margin_spin.setDecimals(2)
+        form.addRow("Margin (d)", self.margin_spin)
+        form.addRow("", _note(MARGIN_EXPLAINED))
+        self.tau_spin.valueChanged.connect(self._update_equivalent)
+
+        checkin = QGroupBox("Check-ins")
+        cform = QFormLayout(checkin)
+        self.cooldown_spin = QDoubleSpinBox(objectName="settingsCooldown")
+        self.cooldown_spin.setRange(0.0, 72.0)
+        self.cooldown_spin.setSingleStep(0.5)
+        self.cooldown_spin.setDecimals(1)
+        self.cooldown_spin.setSuffix(" h")
+        cform.addRow("Cooldown", self.cooldown_spin)
+        cform.addRow("", _note("A person is checked in at most once in this time, however "
+                               "often they pass the camera."))
+        self.retention_spin = QSpinBox(objectName="settingsRetention")
+        self.retention_spin.setRange(0, 36500)
+        self.retention_spin.setSuffix(" days")
+        self.retention_spin.setSpecialValueText("keep forever")
+        self.apply_retention_button = QPushButton("Apply now", objectName="settingsApplyRetention")
+        self.apply_retention_button.clicked.connect(self.apply_retention_now)
+        rrow = QHBoxLayout()
+        rrow.addWidget(self.retention_spin)
+        rrow.addWidget(self.apply_retention_button)
+        rrow.addStretch(1)
+        cform.addRow("Keep the log for", rrow)
+        cform.addRow("", _note("Older check-ins are deleted automatically once a day."))
+
+        camera = QGroupBox("Camera")
+        camrow = QHBoxLayout(camera)
+        self.camera_label = QLabel(objectName="settingsCamera")
+        self.camera_button = QPushButton("Choose camera or video file…",
+                                         objectName="settingsChooseCamera")
+        self.camera_button.clicked.connect(self._choose_camera)
+        self.camera_button.setEnabled(ctx.choose_source is not None)
+        camrow.addWidget(self.camera_label, 1)
+        camrow.addWidget(self.camera_button)
+
+        pin = QGroupBox("Manager PIN")
+        pinrow = QHBoxLayout(pin)
+        pinrow.addWidget(QLabel("Only a salted hash of the PIN is stored."), 1)
+        self.pin_button = QPushButton("Change PIN…", objectName="settingsChangePin")
+        self.pin_button.clicked.connect(self._change_pin)
+        pinrow.addWidget(self.pin_button)
+
+        self.save_button = QPushButton("Save settings", objectName="settingsSave")
+        self.save_button.setDefault(True)
+        self.defaults_button = QPushButton("Restore defaults", objectName="settingsDefaults")
+        self.save_button.clicked.connect(self.save)
+        self.defaults_button.clicked.connect(self.restore_defaults)
+        self.status = QLabel(objectName="settingsStatus")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.status, 1)
+        buttons.addWidget(self.defaults_button)
+        buttons.addWidget(self.save_button)
+
+        for box in (recog, checkin, camera, pin):
+            layout.addWidget(box)
+        layout.addStretch(1)
+        layout.addLayout(buttons)
+        self.refresh()
+
+    def refresh(self) -> None:
+        g = self.ctx.gallery
+        self.tau_spin.setValue(float(g.get_setting("tau")))
+        self.margin_spin.setValue(float(g.get_setting("margin")))
+        self.cooldown_spin.setValue(float(g.get_setting("cooldown_hours")))
+        self.retention_spin.setValue(int(g.get_setting("retention_days") or 0))
+        self.camera_label.setText(f"Now: {self.ctx.session.source_description}")
+        self._update_equivalent()
+
+    def _update_equivalent(self) -> None:
+        tau = self.tau_spin.value()
+        self.tau_equiv.setText(f"= {math.sqrt(tau):.2f} as a plain L2 distance")
+
+    def values(self) -> dict[str, float]:
+        return {"tau": round(self.tau_spin.value(), 4),
+                "margin": round(self.margin_spin.value(), 4),
+                "cooldown_hours": round(self.cooldown_spin.value(), 2),
+                "retention_days": int(self.retention_spin.value())}
+
+    def save(self) -> dict[str, float]:
+        """Store the settings in the gallery; returns those that changed."""
+        g = self.ctx.gallery
+        changed = {}
+        for key, value in self.values().items():
+            if g.get_setting(key) != value:
+                g.set_setting(key, value)
+                changed[key] = value
+        self.status.setText("Saved." if changed else "Nothing changed.")
+        if changed:
+            self.ctx.settings_changed.emit(changed)
+        return changed
+
+    def restore_defaults(self) -> None:
+        self.tau_spin.setValue(float(default_setting("checkin", "tau", DEFAULT_TAU)))
+        self.margin_spin.setValue(float(default_setting("checkin", "margin", 0.03)))
+        self.cooldown_spin.setValue(float(default_setting("checkin", "cooldown_hours", 4.0)))
+        self.retention_spin.setValue(int(default_setting("checkin", "retention_days", 365)))
+        self.status.setText("Defaults shown; press Save settings to use them.")
+
+    def apply_retention_now(self) -> int:
+        days = int(self.retention_spin.value())
+        try:
+            n = self.ctx.gallery.apply_retention(days)
+        except FacestyleError as exc:
+            self.status.setText(exc.message)
+            return 0
+        self.status.setText(f"Deleted {n} check-in{'s' if n != 1 else ''} older than {days} "
+                            "days." if days else "Retention is off: nothing deleted.")
+        if n:
+            self.ctx.checkins_changed.emit()
+        return n
+
+    def _choose_camera(self) -> None:
+        if self.ctx.choose_source is not None:
+            self.ctx.choose_source()
+            self.camera_label.setText(f"Now: {self.ctx.session.source_description}")
+
+    def _change_pin(self) -> None:
+        ChangePinDialog(self.ctx.gallery, self).open()
+
+
+class ChangePinDialog(QDialog):
+    """Current PIN, new PIN twice; checked and hashed off the UI thread."""
+
+    def __init__(self, gallery, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.gallery = gallery
+        self.setWindowTitle("Change the manager PIN")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.current_edit = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        self.new_edit = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        self.again_edit = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        form = QFormLayout()
+        form.addRow("Current PIN", self.current_edit)
+        form.addRow("New PIN", self.new_edit)
+        form.addRow("Again", self.again_edit)
+        self.message = QLabel()
+        self.message.setStyleSheet("color: #b3261e;")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.submit)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+        self._worker: Worker | None = None
+
+    def submit(self) -> None:
+        if self._worker is not None:
+            return
+        new, again = self.new_edit.text(), self.again_edit.text()
+        try:
+            validate_pin(new)
+        except PinError as exc:
+            self.message.setText(exc.message)
+            return
+        if new != again:
+            self.message.setText("The two new PINs differ.")
+            return
+        self.message.setText("Saving…")
+        self._worker = Worker(self.gallery.set_pin, new, current_pin=self.current_edit.text())
+        self._worker.result.connect(lambda _: self.accept())
+        self._worker.error.connect(self._failed)
+        self._worker.start()
+
+    def _failed(self, exc: BaseException) -> None:
+        self._worker = None
+        self.message.setText(getattr(exc, "message", str(exc)))

@@ -1,0 +1,59 @@
+"""Fixtures shared by the Check-in tab tests (imported by them; pytest plugins stay in
+conftest.py)."""
+
+from __future__ import annotations
+
+import pytest
+from checkin_fakes import walking, write_clip
+from live_fakes import FakeEngine
+
+from desktop.store import Gallery
+from desktop.ui.checkin_tab import CheckinTab
+from desktop.ui.qthreading import shutdown_workers
+
+
+@pytest.fixture
+def gallery_path(tmp_path):
+    return tmp_path / "gallery.sqlite3"
+
+
+@pytest.fixture
+def gallery(gallery_path):
+    g = Gallery(gallery_path)
+    yield g
+    g.close()
+
+
+@pytest.fixture
+def clip(tmp_path):
+    """3 s of "ann" crossing a 640x360 frame, 20 frames/s."""
+    return write_clip(tmp_path / "ann.avi", walking("ann", 60))
+
+
+@pytest.fixture
+def make_tab(qtbot, gallery_path):
+    tabs = []
+
+    def make(**kwargs) -> CheckinTab:
+        kwargs.setdefault("engine_factory", FakeEngine)
+        kwargs.setdefault("gallery_path", gallery_path)
+        tab = CheckinTab(**kwargs)
+        qtbot.addWidget(tab)
+        tab.resize(1100, 650)
+        tab.show()
+        tabs.append(tab)
+        return tab
+
+    yield make
+    for tab in tabs:
+        tab.shutdown()
+    assert shutdown_workers(5.0)
+
+
+def unlock(qtbot, dialog, pin: str, again: str | None = None) -> None:
+    """Type ``pin`` (twice when setting it) and submit; waits until the check is done."""
+    dialog.pin_edit.setText(pin)
+    if dialog.create:
+        dialog.confirm_edit.setText(pin if again is None else again)
+    dialog.submit()
+    qtbot.waitUntil(lambda: dialog._worker is None, timeout=10_000)
