@@ -18,12 +18,15 @@ from desktop.errors import FacestyleError
 COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.gui",
     "desktop.commands.doctor",
+    "desktop.commands.faces",
+    "desktop.commands.verify",
     "desktop.commands.gallery",
     "desktop.commands.checkins",
     "desktop.commands.train_encoder",
     "desktop.commands.train_verifier",
     "desktop.commands.eval_pairs",
     "desktop.commands.encoders",
+    "desktop.commands.recognize_video",
 )
 
 

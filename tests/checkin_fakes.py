@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from live_fakes import CODES, FakeEngine, background, embedding_of
 
+from desktop.face.types import Face
 from desktop.store import Gallery, NewTemplate
 
 W, H = 640, 360
@@ -65,6 +66,34 @@ def enrol_fake(gallery: Gallery, who: str, name: str | None = None,
     return person.id
 
 
+def frontal_landmarks(box) -> np.ndarray:
+    """dlib's 5 points for a frontal face in ``box``: points 0-1 are the eye on the image's
+    right (outer, inner corner), 2-3 the eye on its left, 4 the bottom of the nose."""
+    x, y, w, h = box
+    rel = [(0.8, 0.4), (0.6, 0.4), (0.2, 0.4), (0.4, 0.4), (0.5, 0.7)]
+    return np.array([[x + w * a, y + h * b] for a, b in rel], np.float32)
+
+
+class _Landmarks:
+    def predict(self, image: np.ndarray, boxes) -> np.ndarray:
+        return np.stack([frontal_landmarks(b) for b in np.asarray(boxes).reshape(-1, 4)])
+
+
+class CheckinEngine(FakeEngine):
+    """``live_fakes.FakeEngine`` with landmarks in dlib's order, so that a synthetic face
+    looks frontal to the enrolment checks (desktop.face.quality)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.landmarks = _Landmarks()
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        faces = super().detect(image)
+        for f in faces:
+            f.landmarks = frontal_landmarks(f.box)
+        return faces
+
+
 class FrameCapture:
     """A cv2.VideoCapture stand-in for a camera: serves ``frames`` in a loop (as BGR), at
     about ``fps``, and fails (read -> False) after ``fail_after`` reads."""
@@ -108,7 +137,7 @@ class CaptureSequence:
         return cap
 
 
-class BusyEngine(FakeEngine):
+class BusyEngine(CheckinEngine):
     """The fake engine plus real CPU work per call, like a model: a torch matrix product
     (which releases the GIL, as a real network does) and a little numpy."""
 
@@ -130,3 +159,12 @@ class BusyEngine(FakeEngine):
     def embed(self, chips):
         self._work()
         return super().embed(chips)
+
+
+def unlock(qtbot, dialog, pin: str, again: str | None = None) -> None:
+    """Type ``pin`` (twice when setting it) and submit; waits until the check is done."""
+    dialog.pin_edit.setText(pin)
+    if dialog.create:
+        dialog.confirm_edit.setText(pin if again is None else again)
+    dialog.submit()
+    qtbot.waitUntil(lambda: dialog._worker is None, timeout=10_000)

@@ -4,8 +4,7 @@ conftest.py)."""
 from __future__ import annotations
 
 import pytest
-from checkin_fakes import walking, write_clip
-from live_fakes import FakeEngine
+from checkin_fakes import CheckinEngine, walking, write_clip
 
 from desktop.store import Gallery
 from desktop.ui.checkin_tab import CheckinTab
@@ -35,7 +34,7 @@ def make_tab(qtbot, gallery_path):
     tabs = []
 
     def make(**kwargs) -> CheckinTab:
-        kwargs.setdefault("engine_factory", FakeEngine)
+        kwargs.setdefault("engine_factory", CheckinEngine)
         kwargs.setdefault("gallery_path", gallery_path)
         tab = CheckinTab(**kwargs)
         qtbot.addWidget(tab)
@@ -49,11 +48,3 @@ def make_tab(qtbot, gallery_path):
         tab.shutdown()
     assert shutdown_workers(5.0)
 
-
-def unlock(qtbot, dialog, pin: str, again: str | None = None) -> None:
-    """Type ``pin`` (twice when setting it) and submit; waits until the check is done."""
-    dialog.pin_edit.setText(pin)
-    if dialog.create:
-        dialog.confirm_edit.setText(pin if again is None else again)
-    dialog.submit()
-    qtbot.waitUntil(lambda: dialog._worker is None, timeout=10_000)

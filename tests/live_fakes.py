@@ -65,8 +65,16 @@ def walk(who: str, n: int, start=(20, 60), step=(3, 1)) -> list[list[tuple[str, 
     return [[(who, start[0] + step[0] * i, start[1] + step[1] * i)] for i in range(n)]
 
 
-class FakeEngine:
-    """A FaceEngineLike for synthetic scenes; counts its calls."""
+def fake_landmarks(box) -> np.ndarray:
+    """Five points placed in a box as dlib's 5-point model would on a frontal face."""
+    x, y, w, h = box
+    rel = [(0.2, 0.4), (0.4, 0.4), (0.8, 0.4), (0.6, 0.4), (0.5, 0.7)]
+    return np.array([[x + w * a, y + h * b] for a, b in rel], np.float32)
+
+
+class MinimalEngine:
+    """A FaceEngineLike with only ``detect`` and ``embed``, for synthetic scenes; counts
+    its calls. Its chips are plain crops of the box."""
 
     model_id = "fake-v1"
 
@@ -76,35 +84,54 @@ class FakeEngine:
         self.faces_embedded = 0
         self.lock = threading.Lock()
 
-    def detect(self, image: np.ndarray) -> list[Face]:
+    def _boxes(self, image: np.ndarray) -> list[tuple[int, int, int, int]]:
         with self.lock:
             self.detect_calls += 1
         mask = (image[..., 2] > 140).astype(np.uint8)
         n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+        return [tuple(int(v) for v in stats[i][:4]) for i in range(1, n) if stats[i][4] >= 400]
+
+    def detect(self, image: np.ndarray) -> list[Face]:
         faces = []
-        for i in range(1, n):
-            x, y, w, h, area = (int(v) for v in stats[i])
-            if area < 400:
-                continue
+        for x, y, w, h in self._boxes(image):
             chip = cv2.resize(np.ascontiguousarray(image[y:y + h, x:x + w]), (150, 150))
-            lm = np.array([[x + w * 0.3, y + h * 0.4], [x + w * 0.4, y + h * 0.4],
-                           [x + w * 0.7, y + h * 0.4], [x + w * 0.6, y + h * 0.4],
-                           [x + w * 0.5, y + h * 0.7]], np.float32)
-            faces.append(Face((x, y, w, h), 1.0, lm, chip))
+            faces.append(Face((x, y, w, h), 1.0, fake_landmarks((x, y, w, h)), chip))
         return faces
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
+        """One-hot of the nearest code to the chip centre's blue, plus a small offset."""
         with self.lock:
             self.embed_calls += 1
             self.faces_embedded += len(chips)
         out = np.zeros((len(chips), 128), np.float32)
         codes = np.array(list(CODES.values()), np.float32)
         for i, chip in enumerate(chips):
-            blue = float(chip[..., 2].mean())
+            blue = float(np.median(chip[50:100, 50:100, 2]))
             k = int(np.argmin(np.abs(codes - blue)))
             out[i, k] = 1.0
             out[i, 127] = 0.1 + abs(blue - codes[k]) / 255.0
         return out
+
+
+class FakeLandmarks:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict(self, image: np.ndarray, boxes) -> np.ndarray:
+        self.calls += 1
+        return np.stack([fake_landmarks(b) for b in np.asarray(boxes).reshape(-1, 4)])
+
+
+class FakeEngine(MinimalEngine):
+    """Like :class:`desktop.face.api.FaceEngine`: also ``detect_boxes`` (boxes only) and
+    ``landmarks.predict``, so the pipeline cuts aligned chips from the full frame itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.landmarks = FakeLandmarks()
+
+    def detect_boxes(self, image: np.ndarray) -> list[Face]:
+        return [Face(box, 1.0) for box in self._boxes(image)]
 
 
 def embedding_of(who: str) -> np.ndarray:
@@ -148,9 +175,13 @@ class FakeCheckinLog:
         self.reads.append(person)
         return self.last.get(person)
 
-    def record_checkin(self, event) -> None:
+    def record_checkin(self, event, cooldown_s: float) -> bool:
+        last = self.last.get(event.person)
+        if last is not None and event.time - last < cooldown_s:
+            return False
         self.recorded.append(event)
         self.last[event.person] = event.time
+        return True
 
 
 @dataclass

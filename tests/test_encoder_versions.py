@@ -20,8 +20,8 @@ from desktop.face.verifier import VerificationHead
 
 def registry(root) -> EncoderRegistry:
     # the "built-in" of these tests is an untrained tiny encoder with a fixed seed
-    return EncoderRegistry(root, pretrained=lambda: TinyEncoder(seed=0, normalize=False),
-                           architecture=lambda: TinyEncoder(seed=None, normalize=False))
+    return EncoderRegistry(root, pretrained=lambda: TinyEncoder(128, seed=0, normalize=False),
+                           architecture=lambda: TinyEncoder(128, seed=None, normalize=False))
 
 
 CONFIG = TrainConfig(epochs=3, train="all", lr=3e-3, mining="all", heldout_fraction=0.3,
@@ -62,7 +62,7 @@ def test_fine_tune_writes_a_checkpoint_with_metadata(trained):
 
 
 def outcome_model_output(reg: EncoderRegistry, x: torch.Tensor) -> torch.Tensor:
-    model = TinyEncoder(seed=None, normalize=False)
+    model = TinyEncoder(128, seed=None, normalize=False)
     model.load_state_dict(torch.load(reg.root / "good" / "weights.pt", weights_only=True))
     return model.eval()(x)
 
@@ -77,7 +77,7 @@ def test_guard_allows_a_better_model_and_refuses_a_worse_one(trained, tmp_path):
 
     # a worse candidate: random weights, saved with the same held-out pairs
     heldout = reg.heldout(reg.get("good"))
-    reg.save("worse", TinyEncoder(seed=123, normalize=False), base="good", heldout=heldout,
+    reg.save("worse", TinyEncoder(128, seed=123, normalize=False), base="good", heldout=heldout,
              metrics={}, data={}, train={})
     with pytest.raises(ActivationRefused) as err:
         reg.activate("worse")
@@ -161,3 +161,33 @@ def test_decision_rule_is_remembered(tmp_path):
     assert rule.name == "verifier-abs"
     reg.set_rule("threshold")
     assert reg.decision_rule(0.3).accept(0.29, np.zeros(2), np.zeros(2)) == (True, 0.3 - 0.29)
+
+
+def test_switching_re_embeds_the_gallery_and_rollback_does_too(trained):
+    from desktop.face.training.jobs import switch_encoder
+    from desktop.store import Gallery, NewTemplate
+
+    root, _ = trained
+    reg = registry(root)
+    gallery = Gallery()
+    chips = synthetic_faces(3, 2, 150, seed=3)
+    for name in chips.names:
+        own = chips.chips[chips.labels == chips.names.index(name)]
+        gallery.enrol(name, [NewTemplate(c, np.zeros(128, np.float32), BUILTIN) for c in own])
+    good = reg.get("good")
+    seen = []
+    outcome = switch_encoder(reg, "good", gallery, progress=lambda f, m="": seen.append(f))
+    assert outcome.version.name == "good" and outcome.check.allowed
+    assert outcome.reembed.done == 6 and not outcome.reembed.failed
+    assert gallery.count_stale(good.model_id) == 0
+    assert gallery.model_counts() == {good.model_id: 6}
+    # each template now holds the new encoder's descriptor of its own chip
+    for template in gallery.templates(with_chips=True):
+        from desktop.store.chips import decode_chip
+
+        expected = reg.embedder("good", device="cpu").embed(decode_chip(template.chip_jpeg))
+        assert np.allclose(template.embedding, expected[0], atol=1e-5)
+    assert seen[-1] == 1.0
+    back = switch_encoder(reg, None, gallery)
+    assert back.version.name == BUILTIN and back.check is None
+    assert gallery.model_counts() == {BUILTIN: 6}

@@ -87,8 +87,9 @@ def test_empty_gallery_is_unknown():
     assert m.nearest_people(np.zeros(EMBEDDING_DIM), k=3) == []
 
 
+@pytest.mark.parametrize("small_product", [0, 1 << 30], ids=["gemm", "einsum"])
 @pytest.mark.parametrize("scale", [0.12, 10.0])
-def test_exact_against_brute_force(scale, monkeypatch):
+def test_exact_against_brute_force(scale, small_product, monkeypatch):
     rng = np.random.default_rng(1)
     n_people = 300
     counts = rng.integers(1, 6, n_people)
@@ -103,6 +104,7 @@ def test_exact_against_brute_force(scale, monkeypatch):
     names = {int(p): f"p{p}" for p in np.unique(pids)}
     # small blocks, to exercise the chunked path as well
     monkeypatch.setattr(matching, "_BLOCK_ELEMENTS", len(pids) * 7)
+    monkeypatch.setattr(matching, "_SMALL_PRODUCT", small_product)  # both product paths
     m = Matcher(gallery, pids, names, tau=1e9, margin=0.0)
     results = m.identify(queries)
     for q, r in zip(queries, results, strict=True):

@@ -51,7 +51,7 @@ def photo_root(tmp_path: Path) -> Path:
 def fake_engine(monkeypatch):
     engine = CodeEngine({k: v.astype(np.float32) for k, v in TABLE.items()})
     monkeypatch.setattr(EncoderRegistry, "build_engine",
-                        lambda self, name=None, device=None: engine)
+                        lambda self, name=None, device="auto", **kw: engine)
     return engine
 
 

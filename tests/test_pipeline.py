@@ -74,10 +74,12 @@ def test_a_moving_face_is_tracked_named_and_checked_in_once():
         x, y, w, _h = r.faces[0].box
         assert abs(x - (20 + 3 * i)) <= 4 and abs(y - (60 + i)) <= 4, (i, r.faces[0].box)
         assert 56 <= w <= 72
-    # The detector ran on every 3rd frame only (a whole-frame scan every 15 frames, a
-    # re-detection around the track in between), and only a few chips were embedded.
-    assert engine.detect_calls == 20
-    assert sum(r.detected for r in results) == 20
+    # The detector ran on a fifth of the frames: a whole-frame scan every 15 frames
+    # (0, 15, 30, 45), a re-detection around the track every 5 frames in between; and only
+    # a few chips were embedded.
+    assert engine.detect_calls == 12
+    assert [r.frame_index for r in results if r.detected] == list(range(0, 60, 5))
+    assert [r.frame_index for r in results if r.times.scanned] == [0, 15, 30, 45]
     assert engine.faces_embedded <= 10
     # Exactly one check-in, once 3 votes over >= 0.4 s agree.
     evs = events(results)
@@ -238,7 +240,7 @@ def test_update_settings_applies_from_the_next_frame():
 
 def test_a_failing_log_does_not_stop_the_pipeline():
     class BrokenLog(FakeCheckinLog):
-        def record_checkin(self, event):
+        def record_checkin(self, event, cooldown_s):
             raise OSError("disk full")
 
     pipeline, _ = make(log=BrokenLog())
@@ -321,3 +323,79 @@ def test_a_restarted_source_resets_tracks():
     r = player.play(walk("ann", 1))[0]
     assert r.detected and r.faces[0].track_id != first_id
     assert np.isfinite(r.faces[0].d)
+
+
+def enrolled_gallery(path, people=("ann", "bob")):
+    from live_fakes import embedding_of
+
+    from desktop.store import Gallery, NewTemplate
+
+    gallery = Gallery(path)
+    chip = np.zeros((150, 150, 3), np.uint8)
+    for who in people:
+        gallery.enrol(who, [NewTemplate(chip, embedding_of(who), FakeEngine.model_id)])
+    return gallery
+
+
+def test_with_the_store_the_cooldown_holds_across_restarts(tmp_path):
+    from desktop.face.pipeline import GalleryCheckinLog
+
+    db = tmp_path / "gallery.sqlite3"
+    clock = Clock()
+    gallery = enrolled_gallery(db)
+
+    def run_once():
+        pipeline = CheckinPipeline(
+            FakeEngine(), gallery.matcher(FakeEngine.model_id),
+            checkin_log=GalleryCheckinLog(gallery, FakeEngine.model_id), clock=clock,
+            settings=PipelineSettings(camera="front desk"))
+        return events(Player(pipeline).play(walk("ann", 40)))
+
+    first = run_once()
+    assert [e.person for e in first] == ["ann"]
+    stored = gallery.last_checkin(first[0].person_id)
+    assert stored is not None and stored.at == pytest.approx(clock.now)
+    assert stored.camera == "front desk" and stored.rule.startswith("threshold")
+    assert stored.d == pytest.approx(first[0].d, abs=1e-6)
+    assert stored.model_id == FakeEngine.model_id
+    clock.now += 1 * HOUR
+    assert run_once() == []  # a restarted pipeline reads the last check-in from the store
+    clock.now += 3 * HOUR + 1
+    assert [e.person for e in run_once()] == ["ann"]
+    assert gallery.count_checkins() == 2
+    gallery.close()
+
+
+def test_a_check_in_recorded_elsewhere_meanwhile_is_not_doubled(tmp_path):
+    from desktop.face.pipeline import GalleryCheckinLog
+
+    clock = Clock()
+    gallery = enrolled_gallery(tmp_path / "g.sqlite3")
+    pipeline = CheckinPipeline(FakeEngine(), gallery.matcher(FakeEngine.model_id),
+                               checkin_log=GalleryCheckinLog(gallery), clock=clock)
+    player = Player(pipeline)
+    assert len(events(player.play(walk("ann", 40)))) == 1
+    player.empty(15)
+    clock.now += 5 * HOUR  # past the cooldown as far as this pipeline knows...
+    ann = gallery.person_by_name("ann")
+    gallery.record_checkin(ann.id, 0.1, camera="side door", at=clock.now - 10)  # ...but not
+    assert events(player.play(walk("ann", 40))) == []
+    assert gallery.count_checkins() == 2
+    gallery.close()
+
+
+def test_an_engine_with_only_detect_and_embed_works_too():
+    from live_fakes import MinimalEngine
+
+    engine = MinimalEngine()
+    pipeline = CheckinPipeline(engine, FakeMatcher(), clock=Clock())
+    results = Player(pipeline).play(walk("ann", 40))
+    assert all(r.faces[0].name == "ann" for r in results)
+    assert [e.person for e in events(results)] == ["ann"]
+
+
+def test_landmarks_and_chips_only_for_faces_being_embedded():
+    pipeline, engine = make(settings=PipelineSettings(embed_every=15))
+    Player(pipeline).play([[("ann", 10 + i, 40), ("bob", 200 - i, 120)] for i in range(90)])
+    assert engine.detect_calls > engine.embed_calls  # many detections embed nothing
+    assert engine.landmarks.calls == engine.embed_calls

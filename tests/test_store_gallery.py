@@ -18,9 +18,11 @@ from store_fakes import FakeEngine, chip_for
 from desktop.store import (
     DuplicatePersonError,
     Gallery,
+    GalleryBusyError,
     NewTemplate,
     PersonNotFoundError,
     PinError,
+    StoreError,
     default_db_path,
 )
 from desktop.store.chips import decode_chip
@@ -172,6 +174,7 @@ def test_deleted_biometrics_are_overwritten_in_the_file(gallery, engine):
     t = tpl(engine, 3, 5)
     p = gallery.enrol("Ada", [t])
     blob = np.asarray(t.embedding, "<f4").tobytes()
+    jpeg = gallery.templates(p.id, with_chips=True)[0].chip_jpeg
     gallery._checkpoint()
 
     def file_bytes() -> bytes:
@@ -182,9 +185,9 @@ def test_deleted_biometrics_are_overwritten_in_the_file(gallery, engine):
                 data += f.read_bytes()
         return data
 
-    assert blob in file_bytes()
+    assert blob in file_bytes() and jpeg in file_bytes()
     gallery.delete_person(p.id, keep_history=False)
-    assert blob not in file_bytes()
+    assert blob not in file_bytes() and jpeg not in file_bytes()
 
 
 def test_renamed_person_shows_current_name_in_history(gallery, engine):
@@ -318,6 +321,10 @@ def test_day_and_range_queries(gallery, engine):
     assert len(gallery.checkins_between(day, day + timedelta(days=2))) == 4
     assert len(gallery.checkins_between(limit=2, newest_first=True)) == 2
     assert len(gallery.checkins_between(person_id=ada.id)) == 5
+    gallery.delete_checkin(on_day[0].id)
+    assert [c.id for c in gallery.checkins_on(day)] == [c.id for c in on_day[1:]]
+    with pytest.raises(StoreError, match="No check-in"):
+        gallery.delete_checkin(on_day[0].id)
 
 
 def test_retention_applied_daily(gallery, engine):
@@ -357,3 +364,78 @@ def test_csv_export(gallery, engine, tmp_path):
     assert gallery.export_checkins_csv(out) == 2
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and "Zoë".encode() in raw
+
+
+def test_busy_database_gives_a_clear_error(gallery, engine):
+    p = gallery.enrol("Ada", [tpl(engine, 1)])
+    other = sqlite3.connect(gallery.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+    try:
+        slow = Gallery(gallery.path, busy_timeout_s=0.2, maintenance=False)
+        assert [x.name for x in slow.people()] == ["Ada"]  # WAL: reading still works
+        with pytest.raises(GalleryBusyError, match="in use by another program"):
+            slow.record_checkin(p.id, 0.1)
+        slow.close()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert gallery.count_checkins() == 0
+
+
+def test_shared_gallery_under_concurrent_threads(gallery, engine):
+    """UI-like readers and worker-like writers on one Gallery: no errors, nothing lost."""
+    people = [gallery.enrol(f"P{i}", [tpl(engine, i)]).id for i in range(4)]
+    errors = []
+
+    def writer(k):
+        try:
+            for j in range(25):
+                gallery.record_checkin(people[(k + j) % 4], 0.1, at=1000.0 + k * 100 + j)
+            gallery.add_templates(people[k], [tpl(engine, k, 9)])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def reader():
+        try:
+            for _ in range(25):
+                gallery.people()
+                gallery.matcher("fake-v1").identify(np.zeros((2, 128), np.float32))
+                gallery.checkins_between(newest_first=True, limit=10)
+        except Exception as exc:  # pragma: no cover
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    threads += [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert gallery.count_checkins() == 100
+    assert len(gallery.templates()) == 8
+
+
+def test_wrong_pins_lock_pin_entry(gallery):
+    from desktop.store import PinLockedError
+
+    gallery.set_pin("2468")
+    t0 = 1_000_000.0
+    for _ in range(4):
+        assert not gallery.verify_pin("0000", now=t0)
+    assert gallery.pin_lockout_remaining(t0) == 0
+    assert not gallery.verify_pin("0000", now=t0)  # the 5th: locked for 30 s
+    assert gallery.pin_lockout_remaining(t0) == pytest.approx(30.0)
+    with pytest.raises(PinLockedError, match="Try again in 29 seconds") as info:
+        gallery.verify_pin("2468", now=t0 + 1)  # even the right PIN waits
+    assert info.value.retry_after == pytest.approx(29.0)
+    assert not gallery.verify_pin("1111", now=t0 + 31)  # 6th wrong: 60 s
+    assert gallery.pin_lockout_remaining(t0 + 31) == pytest.approx(60.0)
+    # the count survives reopening the gallery
+    again = Gallery(gallery.path, maintenance=False)
+    assert again.pin_lockout_remaining(t0 + 31) == pytest.approx(60.0)
+    assert again.verify_pin("2468", now=t0 + 100)  # right PIN after the wait resets it
+    assert again.pin_lockout_remaining(t0 + 100) == 0
+    for _ in range(4):
+        assert not again.verify_pin("0000", now=t0 + 200)
+    assert again.pin_lockout_remaining(t0 + 200) == 0  # back to 5 free attempts
+    again.close()

@@ -9,6 +9,7 @@ import torch
 from training_helpers import TinyEncoder
 
 from desktop.errors import Cancelled, FacestyleError
+from desktop.face.evaluation import best_threshold
 from desktop.face.training import (
     Augmentation,
     ChipDataset,
@@ -26,6 +27,7 @@ from desktop.face.training import (
     train_encoder,
     triplet_loss,
 )
+from desktop.face.training.finetune import calibration_pairs, pair_distances
 from desktop.face.training.synthetic import synthetic_faces
 from desktop.tasks import CancelToken
 
@@ -73,18 +75,34 @@ def test_small_encoder_learns_to_separate_unseen_identities(faces):
     assert result.calibration_scale is None  # normalised output: fc scaling cannot apply
 
 
-def test_kept_model_is_calibrated_so_its_threshold_is_tau(faces):
-    cfg = config(epochs=2, tau=0.36)
+def test_kept_model_is_rescaled_onto_the_starting_models_scale(faces):
+    cfg = config(epochs=2)
     train, held = split_for_training(faces, cfg)
     model = TinyEncoder(normalize=False)
     result = run_training(train_encoder(model, train, held, cfg))
+    assert result.best_epoch >= 1
     assert result.calibration_scale is not None and result.calibration_scale != 1.0
-    # accuracy at tau after calibration = accuracy at the calibrated threshold before
-    assert result.final.tau == pytest.approx(0.36)
-    assert result.final.accuracy == pytest.approx(result.best.accuracy)
+    # on the training pairs, the kept model's best threshold is now the starting model's
+    calib = calibration_pairs(train, seed=cfg.seed)
+    d = pair_distances(model, calib)
+    threshold, _ = best_threshold(-d, calib.same)
+    assert -threshold == pytest.approx(result.history[0].threshold, rel=1e-4)
+    # the ranking is unchanged by the rescaling
     assert result.final.roc_auc == pytest.approx(result.best.roc_auc)
-    kept = result.history[result.best_epoch]
-    assert result.best.tau == pytest.approx(kept.threshold)
+    assert result.final.tau == cfg.tau
+
+
+def test_a_run_that_does_not_help_returns_the_start_weights_untouched(faces):
+    cfg = config(epochs=1, steps_per_epoch=1, lr=1e-9)
+    train, held = split_for_training(faces, cfg)
+    model = TinyEncoder(normalize=False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = run_training(train_encoder(model, train, held, cfg))
+    # a step of 1e-9 changes no ranking of pairs, so epoch 1 cannot beat epoch 0
+    assert result.best_epoch == 0 and not result.improved
+    assert result.calibration_scale is None
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key])
 
 
 def test_split_is_by_identity_and_pairs_are_balanced(faces):

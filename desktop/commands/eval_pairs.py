@@ -59,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
         if args.rule == "verifier":
             raise
     engine = build_engine(registry, version.name, args.device)
-    bar = ProgressBar(1000, "images", unit="‰")
-    emb = embed_pairs(pairs, engine, progress=lambda f, m="": bar.update(int(f * 1000), m))
+    n_images = len({p.x for p in pairs} | {p.y for p in pairs})
+    bar = ProgressBar(n_images, "images", unit="img")
+    emb = embed_pairs(pairs, engine, progress=lambda f, m="": bar.update(round(f * n_images)))
     bar.close()
     results = evaluate_embeddings(emb, tau, head)
     chosen = results[args.rule]

@@ -11,7 +11,22 @@ from desktop.face.types import DEFAULT_TAU
 
 def build_engine(registry, name: str | None, device: str = "auto"):
     """A face engine (detect + embed) running encoder version ``name`` (default: active)."""
-    return registry.build_engine(name, device=None if device == "auto" else device)
+    return registry.build_engine(name, device=device)
+
+
+def faces_with_bar(root: Path, engine, use_cache: bool = True):
+    """:func:`dataset_from_folder` with a progress bar; lists the photos left out."""
+    from desktop.commands.progress import ProgressBar
+    from desktop.face.training.data import dataset_from_folder, list_identity_folders
+
+    total = sum(len(v) for v in list_identity_folders(root).values())
+    bar = ProgressBar(total, "faces", unit="img")
+    dataset = dataset_from_folder(root, engine, use_cache=use_cache,
+                                  progress=lambda f, m="": bar.update(round(f * total)))
+    bar.close()
+    for skip in dataset.skipped:
+        print(f"skipped {skip.source}: {skip.reason}", file=sys.stderr)
+    return dataset
 
 
 def open_gallery_if_any(db: Path | None, required: bool = False):

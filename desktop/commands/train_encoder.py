@@ -60,18 +60,14 @@ def run(args: argparse.Namespace) -> int:
     from desktop.commands.model_common import (
         activate_and_report,
         build_engine,
+        faces_with_bar,
         open_gallery_if_any,
         tau_setting,
     )
     from desktop.commands.progress import ProgressBar
     from desktop.errors import FacestyleError
     from desktop.face.encoder_versions import EncoderRegistry, check_name
-    from desktop.face.training import (
-        EpochReport,
-        TrainConfig,
-        dataset_from_folder,
-        parse_batch_shape,
-    )
+    from desktop.face.training import EpochReport, TrainConfig, parse_batch_shape
     from desktop.face.training.data import dataset_from_gallery
     from desktop.face.training.jobs import fine_tune_version
 
@@ -94,14 +90,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.gallery:
         dataset = dataset_from_gallery(gallery)
+        for skip in dataset.skipped:
+            print(f"left out {skip.source}: {skip.reason}", file=sys.stderr)
     else:
         engine = build_engine(registry, None, args.device)
-        bar = ProgressBar(1000, "faces", unit="‰")
-        dataset = dataset_from_folder(args.root, engine, use_cache=not args.no_cache,
-                                      progress=lambda f, m="": bar.update(int(f * 1000), m))
-        bar.close()
-    for skip in dataset.skipped:
-        print(f"skipped {skip.source}: {skip.reason}", file=sys.stderr)
+        dataset = faces_with_bar(args.root, engine, use_cache=not args.no_cache)
     print(f"data: {dataset.num_identities} people, {len(dataset)} face chips", file=sys.stderr)
 
     log_fh = open(args.log, "w", encoding="utf-8") if args.log else None  # noqa: SIM115
@@ -121,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             return
         if bar is None:
             bar = ProgressBar(event.total_steps, "train", unit="step")
+            bar.start -= event.seconds  # the bar starts after the first step ran
         bar.update(event.global_step, f"epoch {event.epoch} loss {event.loss:.4f} "
                    f"active {event.active_fraction:.2f}")
 
@@ -147,8 +141,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  kept   accuracy {final.accuracy:.4f} at tau {tau:g}  ROC AUC {final.roc_auc:.4f}"
           f"  (epoch {result.best_epoch}; {result.stop_reason})", file=sys.stderr)
     if not result.improved:
-        print("  no epoch beat the starting model; the version keeps its weights "
-              "(rescaled to tau).", file=sys.stderr)
+        print("  no epoch beat the starting model on the held-out pairs; the version "
+              "keeps the starting weights unchanged.", file=sys.stderr)
     if args.activate:
         return activate_and_report(registry, version.name, gallery, tau, args.device)
     print(f"activate it with: facestyle encoders activate {version.name}", file=sys.stderr)

@@ -32,18 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from desktop.commands.model_common import build_engine, open_gallery_if_any
+    from desktop.commands.model_common import build_engine, faces_with_bar, open_gallery_if_any
     from desktop.face.encoder_versions import EncoderRegistry
-    from desktop.face.training import dataset_from_folder
     from desktop.face.verifier import fit_verifier
 
     registry = EncoderRegistry()
     model_id = registry.active_model_id()
     if args.root is not None:
         engine = build_engine(registry, None, args.device)
-        data = dataset_from_folder(args.root, engine)
-        for skip in data.skipped:
-            print(f"skipped {skip.source}: {skip.reason}", file=sys.stderr)
+        data = faces_with_bar(args.root, engine)
         emb = registry.embedder(device=None if args.device == "auto" else args.device
                                 ).embed(data.chips)
         labels, summary = data.labels, data.summary()

@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -225,23 +225,29 @@ def copy_dlib_weights(modules: Iterator[nn.Module], network: Network) -> None:
 # ------------------------------------------------------------------------------------------
 # Inference on chips
 # ------------------------------------------------------------------------------------------
+def fold_affine_pairs(pairs: Iterable[tuple[nn.Module, str, str]]) -> None:
+    """For each (parent, conv name, affine name): fold the affine into the convolution
+    before it (w' = gamma * w, b' = gamma * b + beta) and replace it by an identity."""
+    with torch.no_grad():
+        for parent, conv_name, affine_name in pairs:
+            conv, aff = getattr(parent, conv_name), getattr(parent, affine_name)
+            if not isinstance(aff, Affine):
+                continue
+            conv.weight.mul_(aff.gamma.view(-1, 1, 1, 1))
+            conv.bias.mul_(aff.gamma).add_(aff.beta)
+            setattr(parent, affine_name, nn.Identity())
+
+
 def fold_affines(encoder: FaceEncoder) -> FaceEncoder:
-    """A copy of ``encoder`` for inference, each affine folded into the convolution before
-    it (w' = gamma * w, b' = gamma * b + beta) and replaced by an identity. Same function,
-    fewer passes over memory; the original is left untouched (keep training that one)."""
+    """A copy of ``encoder`` for inference with every affine folded into its convolution.
+    Same function, fewer passes over memory; the original is left untouched (keep
+    training that one)."""
     fused = copy.deepcopy(encoder).eval()
     pairs = [(fused.stem, "conv", "affine")]
     for level in (fused.level4, fused.level3, fused.level2, fused.level1, fused.level0):
         for unit in level:
             pairs += [(unit, "conv1", "affine1"), (unit, "conv2", "affine2")]
-    with torch.no_grad():
-        for module, conv_name, affine_name in pairs:
-            conv, aff = getattr(module, conv_name), getattr(module, affine_name)
-            if not isinstance(aff, Affine):
-                continue
-            conv.weight.mul_(aff.gamma.view(-1, 1, 1, 1))
-            conv.bias.mul_(aff.gamma).add_(aff.beta)
-            setattr(module, affine_name, nn.Identity())
+    fold_affine_pairs(pairs)
     return fused
 
 

@@ -91,7 +91,7 @@ class EncoderVersion:
     def describe(self) -> str:
         if self.builtin:
             return f"{self.name} (built-in: dlib's ResNet, as shipped)"
-        best = self.metrics.get("best", {})
+        best = self.metrics.get("final") or self.metrics.get("best", {})
         acc, auc = best.get("accuracy"), best.get("roc_auc")
         figures = (f"held-out accuracy {acc:.3f}, AUC {auc:.3f}"
                    if isinstance(acc, float) and isinstance(auc, float) else "no figures")
@@ -415,16 +415,16 @@ class EncoderRegistry:
         version = self.get(name) if name else self.active()
         return VersionEmbedder(self.load(version.name), version.model_id, device, precision)
 
-    def build_engine(self, name: str | None = None, device: str | torch.device | None = None):
+    def build_engine(self, name: str | None = None, device: str = "auto", **options):
         """A full face engine (detect, align, embed) whose encoder is version ``name``
-        (default: the active) and whose ``model_id`` is that version's."""
-        try:
-            from desktop.face.api import FaceEngine
-        except ImportError as exc:  # pragma: no cover - the engine ships with the app
-            raise FacestyleError("The face engine is not available in this build.") from exc
+        (default: the active) and whose ``model_id`` is that version's. ``options`` go to
+        :class:`desktop.face.api.FaceEngine` (e.g. ``detector="haar"``, ``tta=True``)."""
+        from desktop.face.api import FaceEngine
+
         version = self.get(name) if name else self.active()
-        return FaceEngine(encoder=self.load(version.name), model_id=version.model_id,
-                          device=device)
+        encoder = None if version.builtin else self.load(version.name)
+        return FaceEngine(encoder=encoder, model_id=version.model_id, device=str(device),
+                          **options)
 
     def decision_rule(self, tau: float = DEFAULT_TAU):
         """The Matcher's rule in use: ``ThresholdRule(tau)``, or the verification head of

@@ -19,11 +19,11 @@ Per frame (:meth:`CheckinPipeline.process`):
      the detector's window, large ones reduced), every ``refresh_every`` frames and at
      once when optical flow lost it. A refresh costs a fraction of a scan.
 
-   Boxes, landmarks and chips of a refresh are mapped back to frame pixels; the chip is
-   the engine's, cut from the scaled region (about 1:1 with the chip's own scale).
-3. **Embed** (batched): chips of the freshly detected tracks that are due (new tracks;
-   tracks without a decided label at each refresh; others every ``embed_every`` frames)
-   go to the engine's ``embed`` in one batch, (N, 150, 150, 3) -> (N, 128).
+   Both only find boxes (:class:`~desktop.face.finder.FaceFinder`).
+3. **Embed** (batched): the freshly detected tracks that are due (new tracks; tracks
+   without a decided label at each refresh; others every ``embed_every`` frames) get
+   landmarks and an aligned chip cut from the full-resolution frame, and the chips go to
+   the engine's ``embed`` in one batch, (N, 150, 150, 3) -> (N, 128).
 4. **Match**: the matcher's open-set rule names each embedding or leaves it Unknown; each
    answer is a :class:`~desktop.face.tracking.Vote` on its track. The track's label is the
    majority of its last ``vote_window`` votes; its d is that of the latest vote agreeing
@@ -44,21 +44,19 @@ latest_only=True)``); it always processes the newest frame.
 from __future__ import annotations
 
 import collections
-import inspect
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-import cv2
 import numpy as np
 
 from desktop.face.camera import CameraSource, Frame
+from desktop.face.finder import FaceFinder
 from desktop.face.motion import MotionFollower
-from desktop.face.tracking import IoUTracker, Track, Vote, iou_matrix
+from desktop.face.tracking import IoUTracker, Track, Vote
 from desktop.face.types import Face, FaceEngineLike
 from desktop.tasks import CancelToken
 
@@ -71,18 +69,23 @@ DEFAULT_COOLDOWN_S = 4 * 3600.0
 @dataclass(frozen=True)
 class Identity:
     """One matcher answer: ``name`` None means Unknown; ``d`` is the squared L2 distance to
-    the named person's best template (to the nearest person when Unknown)."""
+    the named person's best template (to the nearest person when Unknown). ``score`` and
+    ``rule`` are the deciding rule's own confidence and name (recorded with check-ins);
+    ``probability`` a verifier's P(same person), when the rule gives one."""
 
     name: str | None
     d: float
     person_id: int | None = None
     probability: float | None = None
+    score: float | None = None
+    rule: str = ""
 
 
 class MatcherLike(Protocol):
     """Open-set identification of (N, 128) float32 embeddings, one answer per row. An
     answer is an :class:`Identity` or any object with ``name`` and ``d`` attributes (and
-    optionally ``person_id``, ``probability``)."""
+    optionally ``person_id``, ``probability``, ``score``, ``rule``), such as
+    :class:`desktop.face.matching.Match`."""
 
     def identify(self, embeddings: np.ndarray) -> Sequence[Any]: ...
 
@@ -93,8 +96,37 @@ class CheckinLogLike(Protocol):
     def last_checkin_time(self, person: str, person_id: int | None) -> float | None:
         """When this person last checked in, or None."""
 
-    def record_checkin(self, event: CheckinEvent) -> None:
-        """Keep one check-in; raise on failure."""
+    def record_checkin(self, event: CheckinEvent, cooldown_s: float) -> bool:
+        """Keep one check-in unless the log already has one of this person less than
+        ``cooldown_s`` before ``event.time`` (then return False). Raise on failure."""
+
+
+class GalleryCheckinLog:
+    """:class:`CheckinLogLike` over a :class:`desktop.store.Gallery` (duck-typed, so this
+    module does not import the store). The cooldown test and the insert are one
+    transaction in the store, so two cameras or processes never record the same visit."""
+
+    def __init__(self, gallery: Any, model_id: str = "", *, record: bool = True) -> None:
+        self.gallery = gallery
+        self.model_id = model_id
+        self.record = record  # False: read the last check-ins, write nothing (dry run)
+
+    def last_checkin_time(self, person: str, person_id: int | None) -> float | None:
+        if person_id is None:
+            return None
+        last = self.gallery.last_checkin(int(person_id))
+        return None if last is None else float(last.at)
+
+    def record_checkin(self, event: CheckinEvent, cooldown_s: float) -> bool:
+        if event.person_id is None:
+            raise ValueError(f"{event.person} has no person id; cannot record a check-in")
+        if not self.record:
+            last = self.last_checkin_time(event.person, event.person_id)
+            return last is None or event.time - last >= cooldown_s
+        made = self.gallery.record_checkin_if_due(
+            int(event.person_id), float(event.d), cooldown_s=cooldown_s, camera=event.camera,
+            rule=event.rule, score=event.score, model_id=self.model_id, at=event.time)
+        return made is not None
 
 
 # -- settings and results ------------------------------------------------------------------
@@ -104,9 +136,9 @@ class PipelineSettings:
     processed; seconds are scene time (media time for video files)."""
 
     scan_every: int = 15  # frames between whole-frame detections (and at once on cuts)
-    refresh_every: int = 3  # frames between re-detections of a track around its box
-    roi_face_px: int = 100  # a refresh scales its region so the face is this wide
-    roi_grow: float = 2.0  # side of a refresh region, in face widths
+    refresh_every: int = 5  # frames between re-detections of a track around its box
+    roi_face_px: int = 90  # a refresh scales its region so the face is this wide
+    roi_grow: float = 1.8  # side of a refresh region, in face widths
     scan_min_face: int | None = None  # smallest face a scan looks for, px (None: engine's)
     cut_threshold: float = 20.0  # scene-change score (grey levels) that forces a scan
     iou_threshold: float = 0.3  # least IoU for a detection to continue a track
@@ -157,7 +189,8 @@ class CheckinEvent:
     track_id: int
     frame_index: int
     camera: str = ""
-    rule: str = ""
+    rule: str = ""  # the decision rule that named the person
+    score: float | None = None  # that rule's confidence
     recorded: bool = True  # False when the check-in log could not store it
     error: str | None = None
 
@@ -240,9 +273,12 @@ def as_identity(answer: Any) -> Identity:
     """A matcher answer (:class:`Identity`, or anything with ``name`` and ``d``)."""
     if isinstance(answer, Identity):
         return answer
+    score = getattr(answer, "score", None)
     return Identity(
-        getattr(answer, "name", None), float(answer.d),
-        getattr(answer, "person_id", None), getattr(answer, "probability", None),
+        getattr(answer, "name", None), float(answer.d), getattr(answer, "person_id", None),
+        getattr(answer, "probability", None),
+        None if score is None or score != score else float(score),
+        str(getattr(answer, "rule", "") or ""),
     )
 
 
@@ -298,6 +334,7 @@ class CheckinPipeline:
         self._pending_settings: PipelineSettings | None = None
         self._tracker = self._new_tracker()
         self._follower = MotionFollower(work_width=self.settings.flow_width)
+        self._finder = FaceFinder(engine)
         self._next_scan = 0
         self._last_index: int | None = None
         self._last_checkin: dict[object, float | None] = {}
@@ -305,7 +342,6 @@ class CheckinPipeline:
         self._latest: FrameResult | None = None
         self._frames = 0
         self._checkins = 0
-        self._takes_min_face: bool | None = None
         self._w_total, self._w_track = _Window(), _Window()
         self._w_scan, self._w_refresh = _Window(), _Window()
         self._w_embed, self._w_match = _Window(), _Window()
@@ -334,6 +370,12 @@ class CheckinPipeline:
         self._snapshots.clear()
         self._next_scan = 0
         self._last_index = None
+
+    def warm_up(self) -> None:
+        """Run the engine once on a blank frame and a blank chip, so that lazy loading and
+        first-call set-up do not land on the first camera frame."""
+        self.engine.detect(np.zeros((120, 160, 3), np.uint8))
+        self.engine.embed(np.zeros((1, 150, 150, 3), np.uint8))
 
     def latest_result(self) -> FrameResult | None:
         return self._latest
@@ -412,7 +454,7 @@ class CheckinPipeline:
         fresh: list[tuple[Track, Face]] = []
         refreshed = 0
         if scan:
-            faces = self._scan(frame.image)
+            faces = self._finder.scan(frame.image, s.scan_min_face)
             self._next_scan = idx + s.scan_every
             boxes = np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
             fresh = list(zip(self._tracker.update(boxes, idx, now_scene), faces, strict=True))
@@ -420,7 +462,8 @@ class CheckinPipeline:
             for track in list(self._tracker.tracks):
                 if track.lost or idx - track.last_frame >= s.refresh_every:
                     refreshed += 1
-                    face = self._detect_around(frame.image, track)
+                    face = self._finder.around(frame.image, track.box, s.roi_face_px,
+                                               s.roi_grow)
                     if face is None:
                         if not self._tracker.miss(track):
                             # A face vanished where it was: look at the whole frame soon.
@@ -436,8 +479,9 @@ class CheckinPipeline:
             self._w_refresh.add(detect_ms / refreshed)
 
         embed_ms = match_ms = None
-        due = [(t, f) for t, f in fresh
-               if f.chip is not None and self._tracker.due_for_embedding([t], idx)]
+        due = [(t, f) for t, f in fresh if self._tracker.due_for_embedding([t], idx)]
+        self._finder.complete(frame.image, [f for _, f in due])
+        due = [(t, f) for t, f in due if f.chip is not None]
         if due:
             embed_ms, match_ms = self._identify(due, frame)
         t3 = time.perf_counter()
@@ -457,57 +501,6 @@ class CheckinPipeline:
         self._latest = result
         return result
 
-    # -- detection -----------------------------------------------------------------------
-    def _scan(self, image: np.ndarray) -> list[Face]:
-        """The engine's detector over the whole frame (for ``scan_min_face`` and up when
-        set and the engine takes a ``min_face_size``)."""
-        min_face = self.settings.scan_min_face
-        if min_face is not None and self._engine_takes_min_face():
-            return list(self.engine.detect(image, min_face_size=min_face))  # type: ignore[call-arg]
-        return list(self.engine.detect(image))
-
-    def _engine_takes_min_face(self) -> bool:
-        if self._takes_min_face is None:
-            try:
-                params = inspect.signature(self.engine.detect).parameters
-                self._takes_min_face = "min_face_size" in params
-            except (TypeError, ValueError):
-                self._takes_min_face = False
-        return self._takes_min_face
-
-    def _detect_around(self, image: np.ndarray, track: Track) -> Face | None:
-        """Re-detect ``track`` in a region around its box (see the module doc): the face
-        overlapping the box best (IoU >= 0.2), in frame pixels, or None."""
-        s = self.settings
-        x, y, w, h = (float(v) for v in track.box)
-        side = s.roi_grow * max(w, h, 1.0)
-        cx, cy = x + w / 2, y + h / 2
-        H, W = image.shape[:2]
-        x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
-        x1, y1 = min(W, math.ceil(cx + side / 2)), min(H, math.ceil(cy + side / 2))
-        if x1 - x0 < 8 or y1 - y0 < 8:
-            return None
-        scale = min(4.0, max(0.25, s.roi_face_px / max(w, h, 1.0)))
-        region = image[y0:y1, x0:x1]
-        size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
-        region = cv2.resize(region, size,
-                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
-        best, best_iou = None, 0.2
-        for face in self.engine.detect(region):
-            bx, by, bw, bh = face.box
-            box = (bx * sx + x0, by * sy + y0, bw * sx, bh * sy)
-            iou = float(iou_matrix(np.array([box]), track.box[None])[0, 0])
-            if iou >= best_iou:
-                lm = face.landmarks
-                if lm is not None:
-                    lm = (np.asarray(lm, np.float32) * np.float32([sx, sy])
-                          + np.float32([x0, y0]))
-                best_iou = iou
-                best = Face(tuple(round(v) for v in box), face.score, lm, face.chip,
-                            face.descriptor)
-        return best
-
     # -- stages --------------------------------------------------------------------------
     def _identify(self, due: list[tuple[Track, Face]], frame: Frame) -> tuple[float, float]:
         """Embed the due tracks' chips in one batch and vote with the matcher's answers.
@@ -525,7 +518,7 @@ class CheckinPipeline:
         with self._lock:
             for (track, face), desc, who in zip(due, descriptors, answers, strict=True):
                 track.add_vote(Vote(who.name, who.d, frame.index, frame.scene_time,
-                                    who.person_id, who.probability))
+                                    who.person_id, who.probability, who.score, who.rule))
                 track.last_embedded = frame.index
                 self._snapshots[track.id] = TrackSnapshot(
                     track.id, face.chip, desc, tuple(int(v) for v in face.box), frame.index,
@@ -556,10 +549,13 @@ class CheckinPipeline:
                           label.name, now - last, s.cooldown_s)
                 continue
             event = CheckinEvent(label.name, label.person_id, float(label.d), now, track.id,
-                                 index, s.camera, self.rule)
+                                 index, s.camera, label.rule or self.rule, label.score)
             if self.checkin_log is not None:
                 try:
-                    self.checkin_log.record_checkin(event)
+                    if not self.checkin_log.record_checkin(event, s.cooldown_s):
+                        # The log already has a recent one (another camera, a restart).
+                        self._last_checkin[key] = now
+                        continue
                 except Exception as exc:  # a full disk must not stop the live view
                     log.exception("could not record the check-in of %s", label.name)
                     event = replace(event, recorded=False, error=str(exc))

@@ -79,6 +79,8 @@ class Vote:
     time: float
     person_id: int | None = None
     probability: float | None = None  # a verifier's P(same), when one is used
+    score: float | None = None  # the decision rule's confidence
+    rule: str = ""  # the decision rule's name
 
 
 @dataclass
@@ -93,6 +95,8 @@ class Label:
     since: float | None
     person_id: int | None = None
     probability: float | None = None
+    score: float | None = None
+    rule: str = ""
 
 
 NO_LABEL = Label(None, None, 0, None)
@@ -137,7 +141,7 @@ class Track:
         latest = self.votes[last_seen[name]]
         since = next(v.time for v in self.votes if v.name == name)
         return Label(name, latest.d, counts[name], since, latest.person_id,
-                     latest.probability)
+                     latest.probability, latest.score, latest.rule)
 
     @property
     def box_int(self) -> tuple[int, int, int, int]:

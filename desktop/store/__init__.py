@@ -29,6 +29,7 @@ from desktop.store.errors import (
     MigrationError,
     PersonNotFoundError,
     PinError,
+    PinLockedError,
     SchemaTooNewError,
     StoreError,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "Person",
     "PersonNotFoundError",
     "PinError",
+    "PinLockedError",
     "SchemaTooNewError",
     "StoreError",
     "Template",

@@ -77,11 +77,11 @@ def examine_images(engine: FaceEngineLike, paths: Sequence[str | Path], *,
         shots.append(shot)
         progress(i / total, f"examining {path.name}")
         try:
-            image = load_rgb(path)
-        except ImageError as exc:
-            shot.problem = exc.message
+            faces = engine.detect(load_rgb(path))
+        except ImageError as exc:  # unreadable, corrupt, too large, too small to search
+            shot.problem = exc.message if path.name in exc.message else \
+                f"{path.name}: {exc.message}"
             continue
-        faces = engine.detect(image)
         shot.n_faces = len(faces)
         if not faces:
             shot.problem = f"{path.name}: no face found."

@@ -85,6 +85,15 @@ class PinError(StoreError):
     """The manager PIN is too short, or none is set yet."""
 
 
+class PinLockedError(PinError):
+    """Too many wrong PINs in a row; ``retry_after`` seconds until the next try."""
+
+    def __init__(self, message: str, hint: str | None = None, *,
+                 retry_after: float = 0.0) -> None:
+        super().__init__(message, hint)
+        self.retry_after = float(retry_after)
+
+
 class EnrolmentError(StoreError):
     """Enrolment refused: images without exactly one face, a look-alike, or no templates.
 

@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 DISPLAY_MS = 33  # ~30 Hz: at least a webcam's frame rate
 STATUS_MS = 1000
 MAINTENANCE_MS = 3600 * 1000
+ENGINE_DELAY_MS = 500  # after start, so the first paint does not share the CPU
 RESULT_MAX_AGE_S = 1.0  # older results are not drawn (recognition paused or stopped)
 SETTINGS_KEY = "checkin/camera"
 
@@ -204,21 +205,24 @@ class CheckinTab(QWidget):
         self._install_menu()
         self.session.open_source(self.source or "0")
         self._update_source_label()
-        self.session.load_engine(self.engine_factory)
+        # The models load once the window has painted (they compete for the CPU).
+        QTimer.singleShot(ENGINE_DELAY_MS, self._load_engine)
         self.opener.start()
         self._display.start()
         self._status.start()
         self._maintenance.start()
         self._update_status()
 
+    def _load_engine(self) -> None:
+        if not self.session.closed:
+            self.session.load_engine(self.engine_factory)
+
     def shutdown(self) -> None:
         """Stop the camera and every worker; close the gallery."""
         for timer in (self._display, self._status, self._maintenance):
             timer.stop()
         self.session.shutdown()
-        worker = self.session._worker
-        if worker is not None:
-            worker.wait(2.0)
+        self.session.wait_pipeline(2.0)
         if self.gallery is not None:
             self.gallery.close()
 
@@ -425,9 +429,6 @@ class CheckinTab(QWidget):
 
     # -- check-ins ------------------------------------------------------------------------
     def _on_checked_in(self, event: CheckinEvent) -> None:
-        log_ = self.session.checkin_log
-        if log_ is not None and log_.was_skipped(event):
-            return  # the gallery already had this person inside the cooldown
         self.events.append(event)
         when = time.strftime("%H:%M", time.localtime(event.time))
         self.view.welcome.welcome(event.person, f"checked in at {when}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -116,5 +117,9 @@ def augment(x: torch.Tensor, aug: Augmentation, gen: torch.Generator) -> torch.T
 
 def chips_to_tensor(chips, device: torch.device | str = "cpu") -> torch.Tensor:
     """(N, H, W, 3) uint8 chips (numpy) to a float (N, 3, H, W) tensor in 0..255."""
-    t = torch.as_tensor(chips)
+    if isinstance(chips, torch.Tensor):
+        t = chips
+    else:
+        arr = np.asarray(chips)
+        t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
     return t.to(device).permute(0, 3, 1, 2).float()

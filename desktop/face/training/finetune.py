@@ -19,10 +19,12 @@ best splits *training* pairs is found, and the held-out pairs (identities never 
 on) are scored at t: an honest held-out accuracy, as the threshold never saw them. The
 epoch with the best held-out score (that accuracy, then ROC AUC) is kept; training stops
 after ``patience`` epochs without a better one. Epoch 0, the starting model, competes
-too. At the end, ``fc``'s weights are multiplied by s = sqrt(tau / t): every d scales by
-s^2 (the ranking is unchanged), so the kept model's threshold lands on the manager's tau
-and check-in keeps working with the same setting. :attr:`TrainResult.final` holds the
-held-out figures at tau after that, the figures the activation guard compares.
+too. At the end, ``fc``'s weights are multiplied by s = sqrt(t_0 / t_kept), t_0 being the
+starting model's threshold on the same training pairs: every d scales by s^2 (the ranking
+is unchanged), so the kept model sits on the starting model's scale and the manager's tau
+keeps its meaning. A run whose best epoch is 0 returns the starting weights untouched.
+:attr:`TrainResult.final` holds the held-out figures at tau after that: the figures the
+activation guard compares.
 """
 
 from __future__ import annotations
@@ -183,13 +185,13 @@ TrainEvent = StepReport | EpochReport
 @dataclass
 class TrainResult:
     """What a finished fine-tune returns; the model passed in now holds the kept weights,
-    calibrated so that its threshold is ``config.tau`` (see the module docstring)."""
+    rescaled onto the starting model's scale of d (see the module docstring)."""
 
     config: TrainConfig
     baseline: PairMetrics  # held-out, starting model, at its calibrated threshold
     best: PairMetrics  # held-out, kept epoch, at its calibrated threshold
     final: PairMetrics  # held-out, the returned (calibrated) model, at config.tau
-    best_epoch: int  # 0 = no epoch beat the starting model (weights only rescaled)
+    best_epoch: int  # 0 = no epoch beat the starting model (weights unchanged)
     epochs_run: int
     stop_reason: str  # "completed" | "early stop: ..."
     history: list[EpochReport]
@@ -200,7 +202,7 @@ class TrainResult:
     precision: str
     trainable_parameters: int
     seconds: float
-    calibration_scale: float | None = None  # s applied to fc (None: not applicable)
+    calibration_scale: float | None = None  # s applied to fc (None: not applied)
 
     @property
     def improved(self) -> bool:
@@ -243,9 +245,10 @@ def select_trainable(model: nn.Module, mode: str) -> list[nn.Parameter]:
 
 def resolve_precision(pref: str, device: torch.device) -> str:
     """``fp32`` or ``bf16``. ``auto`` is bf16 (autocast) on a CUDA GPU that supports it and
-    fp32 on the CPU: measured on an AMX CPU (bench/pairs_eval.py), bf16 autocast made a
-    training step of the dlib encoder 2x (last-level) to 35x (all) *slower*, its backward
-    pass having no fast bf16 kernels there, so ``bf16`` on the CPU is only by request."""
+    fp32 on the CPU. On the CPU, bf16 autocast is only by request: on the AMX development
+    machine it was not reliably faster for training (``bench/pairs_eval.py`` prints both;
+    its backward pass through all levels was measured both faster and several times
+    slower than fp32 under varying load), and fp32 keeps the gradients exact."""
     if pref not in ("auto", "fp32", "bf16"):
         raise FacestyleError(f"Unknown precision {pref!r}; use auto, fp32 or bf16.")
     if pref != "auto":
@@ -411,7 +414,7 @@ def train_encoder(
         optimizer, _lr_lambda(config.schedule, total_steps, warmup))
     gen = torch.Generator(device=device)
     gen.manual_seed(config.seed)
-    chips_all = torch.as_tensor(train.chips)  # uint8, kept on the CPU
+    chips_all = torch.from_numpy(np.array(train.chips, copy=True))  # uint8, on the CPU
     labels_all = torch.as_tensor(train.labels)
 
     calib = calibration_pairs(train, seed=config.seed)
@@ -517,8 +520,10 @@ def train_encoder(
         model.eval()
 
     scale: float | None = None
-    if math.isfinite(best_threshold_d) and best_threshold_d > 0:
-        factor = math.sqrt(config.tau / best_threshold_d)
+    start_threshold = history[0].threshold
+    if best_epoch > 0 and all(math.isfinite(t) and t > 0
+                              for t in (best_threshold_d, start_threshold)):
+        factor = math.sqrt(start_threshold / best_threshold_d)
         probe = chips_to_tensor(calib.chips[:4], device)
         if scale_output(model, factor, probe):
             scale = factor

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from desktop.errors import FacestyleError
-from desktop.face.encoder_versions import EncoderRegistry, EncoderVersion, check_name
+from desktop.face.encoder_versions import (
+    ActivationCheck,
+    EncoderRegistry,
+    EncoderVersion,
+    check_name,
+)
 from desktop.face.training.data import ChipDataset
 from desktop.face.training.finetune import (
     TrainConfig,
@@ -23,8 +29,19 @@ from desktop.face.training.finetune import (
     split_for_training,
     train_encoder,
 )
+from desktop.face.types import DEFAULT_TAU
 from desktop.face.verifier import Features, VerificationHead, fit_verifier
 from desktop.tasks import CancelToken, ProgressCallback, no_progress
+
+
+@dataclass
+class SwitchOutcome:
+    """After :func:`switch_encoder`: what is active now, the guard's comparison (None for a
+    rollback) and the gallery re-embedding report (None without a gallery)."""
+
+    version: EncoderVersion
+    check: ActivationCheck | None
+    reembed: Any = None  # desktop.store.reembed.ReembedReport
 
 
 @dataclass
@@ -74,6 +91,44 @@ def fine_tune_version(
                "improved": result.improved},
         overwrite=overwrite)
     return FineTuneOutcome(result, version)
+
+
+def switch_encoder(
+    registry: EncoderRegistry,
+    name: str | None,
+    gallery: Any = None,
+    *,
+    tau: float | None = None,
+    device: str | None = None,
+    cancel: CancelToken | None = None,
+    progress: ProgressCallback = no_progress,
+) -> SwitchOutcome:
+    """Activate version ``name`` (guarded), or roll back when ``name`` is None, then
+    re-embed the gallery's templates with the now active encoder, so that embedding
+    spaces never mix. One call for the Model page's Activate / Roll back buttons.
+
+    Raises:
+        ActivationRefused: the guard found ``name`` worse (nothing changed).
+        Cancelled: during re-embedding; the switch stands and finished batches are saved
+            (the rest is re-embedded on the next start or switch).
+    """
+    if tau is None:
+        tau = float(gallery.get_setting("tau")) if gallery is not None else DEFAULT_TAU
+    check = None
+    if name is None:
+        version = registry.rollback()
+    else:
+        progress(0.0, "comparing with the active encoder")
+        check = registry.activate(name, tau=tau, device=device or "cpu")
+        version = registry.active()
+    report = None
+    if gallery is not None:
+        from desktop.store.reembed import reembed_gallery
+
+        report = reembed_gallery(gallery, registry.embedder(device=device),
+                                 model_version=version.name, cancel=cancel, progress=progress)
+    progress(1.0, f"active encoder: {version.name}")
+    return SwitchOutcome(version, check, report)
 
 
 def fit_verifier_on_chips(

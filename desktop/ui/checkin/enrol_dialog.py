@@ -99,7 +99,7 @@ class EnrolDialog(QDialog):
         self._waiting_engine = False
         self.setObjectName("enrolDialog")
         self.setWindowTitle(f"Add photos of {person.name}" if person else "Enrol a person")
-        self.setMinimumSize(820, 620)
+        self.setMinimumSize(980, 660)
         self._build()
         self._load_matcher()
         self._refresh_shots()
@@ -112,6 +112,14 @@ class EnrolDialog(QDialog):
         self.name_edit.setPlaceholderText("Full name, as the welcome banner should show it")
         self.employee_edit = QLineEdit(objectName="enrolEmployeeId")
         self.employee_edit.setPlaceholderText("optional")
+        intro = QLabel(
+            "<b>From the camera:</b> the person stands alone in front of it and looks at it; "
+            f"up to {MAX_SHOTS} shots are taken by themselves, each only when the face is "
+            "large, sharp and turned towards the camera. <b>From photos:</b> the same checks "
+            "apply. Review the faces on the right, then save.", objectName="enrolIntro")
+        intro.setWordWrap(True)
+        intro.setTextFormat(Qt.TextFormat.RichText)
+        intro.setStyleSheet("color: palette(placeholder-text); margin-bottom: 4px;")
         form = QFormLayout()
         if self.person is None:
             form.addRow("Name", self.name_edit)
@@ -128,7 +136,9 @@ class EnrolDialog(QDialog):
         self.preview.setText("Start the camera capture, or import photos.")
         self.reason_label = QLabel(objectName="enrolReason")
         self.reason_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.reason_label.setMinimumHeight(34)
+        self.reason_label.setWordWrap(True)
+        self.reason_label.setFixedWidth(PREVIEW_W)
+        self.reason_label.setMinimumHeight(52)
         self.reason_label.setStyleSheet("font-size: 17px; font-weight: 600;")
         self.capture_button = QPushButton("Start camera capture", objectName="captureButton")
         self.capture_button.clicked.connect(self._toggle_capture)
@@ -168,8 +178,7 @@ class EnrolDialog(QDialog):
             "#enrolWarningFrame { background: #fff4e5; border: 1px solid #f0b45b;"
             " border-radius: 6px; } #enrolWarningFrame QLabel, #enrolWarningFrame QCheckBox"
             " { color: #5f3b00; }")
-        self.ack_box = QCheckBox("I checked: this is a different person (or the same "
-                                 "person's photos); save anyway", objectName="enrolAck")
+        self.ack_box = QCheckBox("I checked the faces: save anyway", objectName="enrolAck")
         self.ack_box.toggled.connect(self._update_save)
         wl = QVBoxLayout(self.warning_frame)
         wl.addWidget(self.warning_label)
@@ -193,6 +202,7 @@ class EnrolDialog(QDialog):
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
+        layout.addWidget(intro)
         layout.addLayout(form)
         layout.addLayout(columns, 1)
         layout.addWidget(self.error_label)
@@ -285,7 +295,7 @@ class EnrolDialog(QDialog):
         self._show_preview(update)
         if not check.ok or update.descriptor is None or check.face is None:
             self.rejections += 1
-            self._set_reason(check.reason[0].upper() + check.reason[1:], ok=False)
+            self._set_reason(check.reason, ok=False)
             return
         if update.time - self._last_take < SHOT_SPACING_S:
             self._set_reason("Good, hold still…", ok=True)
@@ -299,21 +309,24 @@ class EnrolDialog(QDialog):
             self._set_reason(f"{len(self.shots)} shots taken. Review them, then save.", ok=True)
             self.stop_capture()
         else:
-            self._set_reason(f"Shot {len(self.shots)} taken. Move your head a little…", ok=True)
+            self._set_reason(f"Shot {len(self.shots)} of {MAX_SHOTS} taken. Move your head a "
+                             "little…", ok=True)
 
     def _show_preview(self, update: CaptureUpdate) -> None:
         image = to_qimage(update.image)
         pix = QPixmap.fromImage(image.scaled(self.preview.size(),
                                              Qt.AspectRatioMode.KeepAspectRatio,
                                              Qt.TransformationMode.SmoothTransformation))
-        face = update.check.face
-        if face is not None and image.width() > 0:
+        faces = update.faces or ((update.check.face,) if update.check.face else ())
+        if faces and image.width() > 0:
             s = pix.width() / image.width()
             painter = QPainter(pix)
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.setPen(QPen(QColor("#1e9e57" if update.check.ok else "#d93025"), 3))
-            x, y, w, h = face.box
-            painter.drawRoundedRect(int(x * s), int(y * s), int(w * s), int(h * s), 6, 6)
+            for face in faces:
+                good = update.check.ok and face is update.check.face
+                painter.setPen(QPen(QColor("#1e9e57" if good else "#d93025"), 3))
+                x, y, w, h = face.box
+                painter.drawRoundedRect(int(x * s), int(y * s), int(w * s), int(h * s), 6, 6)
             painter.end()
         self.preview.setPixmap(pix)
 
@@ -379,8 +392,13 @@ class EnrolDialog(QDialog):
             item.setToolTip(f"{shot.label} ({'camera' if shot.source == 'webcam' else 'file'})")
             self.chip_list.addItem(item)
         n = len(self.shots)
-        hint = "" if n >= MIN_SHOTS or n == 0 else f" (more than {MIN_SHOTS - 1} is better)"
-        self.count_label.setText(f"Review: {n} face{'s' if n != 1 else ''}{hint}")
+        if n == 0:
+            text = "Review: no faces yet. Accepted shots appear here."
+        else:
+            hint = "" if n >= MIN_SHOTS else f" ({MIN_SHOTS} or more recognise best)"
+            text = f"Review: {n} face{'s' if n != 1 else ''}{hint}"
+        self.count_label.setText(text)
+        self.count_label.setWordWrap(True)
         self.remove_button.setEnabled(bool(self.chip_list.selectedItems()))
         self._check_similarity()
         self._update_save()

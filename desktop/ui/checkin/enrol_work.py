@@ -19,7 +19,7 @@ import numpy as np
 
 from desktop.errors import ImageError
 from desktop.face.camera import Frame
-from desktop.face.types import FaceEngineLike
+from desktop.face.types import Face, FaceEngineLike
 from desktop.imageio import load_rgb
 from desktop.tasks import CancelToken, ProgressCallback, no_progress
 from desktop.ui.checkin.shots import MIN_FACE_PX, ShotCheck, check_shot
@@ -44,6 +44,7 @@ class CaptureUpdate:
     check: ShotCheck
     descriptor: np.ndarray | None
     time: float  # time.monotonic() when judged
+    faces: tuple[Face, ...] = ()  # every face found (boxes for the preview)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ def capture_loop(latest: Callable[[], Frame | None], engine: FaceEngineLike, *,
         descriptor = None
         if check.ok and check.face is not None and check.face.chip is not None:
             descriptor = embed_one(engine, check.face.chip)
-        yield CaptureUpdate(frame.image, frame.index, check, descriptor, time.monotonic())
+        yield CaptureUpdate(frame.image, frame.index, check, descriptor, time.monotonic(),
+                            tuple(faces))
 
 
 def examine_photos(engine: FaceEngineLike, paths: Sequence[str | Path], *,
@@ -100,7 +102,7 @@ def examine_photos(engine: FaceEngineLike, paths: Sequence[str | Path], *,
             out.append(PhotoResult(path, ShotCheck(False, exc.message), None))
             continue
         faces = list(engine.detect(image))
-        check = check_shot(image, faces, min_face_px=min_face_px)
+        check = check_shot(image, faces, min_face_px=min_face_px, source="photo")
         descriptor = None
         if check.ok and check.face is not None and check.face.chip is not None:
             descriptor = embed_one(engine, check.face.chip)

@@ -12,7 +12,11 @@ Threads (the UI thread never waits on a camera or a model):
 * building a matcher (reading every template) also runs in a Worker.
 
 The torch work runs with ``inference_threads()`` intra-op threads (all cores but one), so
-one core stays free for the UI and video decoding on a small machine.
+one core stays free for the UI and video decoding on a small machine. Between its native
+calls the pipeline runs Python code (tracking, landmarks, voting) that holds the GIL; with
+Python's default 5 ms switch interval the UI thread then waited up to 225 ms for it
+(measured on 2 busy cores with the real engine on the faces-dev clip), with 1 ms at most
+50 ms, so the session lowers the interval to :data:`GIL_SWITCH_S`.
 
 Source faults are handled in two layers: a camera that fails or disappears is retried by
 CameraSource itself (state ``retrying``, with its own backoff); a source that is over
@@ -24,9 +28,9 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -44,9 +48,9 @@ from desktop.face.camera import (
 )
 from desktop.face.pipeline import (
     DEFAULT_COOLDOWN_S,
-    CheckinEvent,
     CheckinPipeline,
     FrameResult,
+    GalleryCheckinLog,
     PipelineSettings,
 )
 from desktop.face.types import DEFAULT_TAU, FaceEngineLike
@@ -63,13 +67,24 @@ REOPEN_FIRST_S = 2.0
 REOPEN_MAX_S = 60.0
 
 
+#: Python's thread switch interval while a live session runs, in seconds (default 0.005).
+GIL_SWITCH_S = 0.001
+
+
+def responsive_gil() -> None:
+    """Let the UI thread take the GIL back within about a millisecond (never raises the
+    interval if someone set it lower)."""
+    if sys.getswitchinterval() > GIL_SWITCH_S:
+        sys.setswitchinterval(GIL_SWITCH_S)
+
+
 def inference_threads() -> int:
     """Intra-op threads for torch in the pipeline: every core but one (at least one)."""
     return max(1, (os.cpu_count() or 2) - 1)
 
 
 def default_engine_factory() -> FaceEngineLike:
-    """The app's face engine, ``desktop.face.api.FaceEngine()``."""
+    """The app's face engine, ``desktop.face.api.FaceEngine()`` (models load lazily)."""
     try:
         from desktop.face.api import FaceEngine
     except ImportError as exc:
@@ -80,13 +95,22 @@ def default_engine_factory() -> FaceEngineLike:
     return FaceEngine()
 
 
-def load_engine(factory: EngineFactory) -> FaceEngineLike:
-    """Build the engine and run it once on a blank frame and chip, so that the first live
-    frame does not pay for lazy loading. Runs in a worker thread."""
+def load_engine(factory: EngineFactory) -> Iterator[str]:
+    """Build the engine and load its models now, so that the first live frame does not pay
+    for lazy loading. A generator for a Worker: it yields between models (so closing the
+    window does not wait for every model to load) and returns the engine."""
     _limit_torch_threads()
     engine = factory()
-    engine.detect(np.zeros((120, 160, 3), np.uint8))
-    engine.embed(np.zeros((1, 150, 150, 3), np.uint8))
+    for part in ("detector", "landmarks", "embedder"):
+        yield part
+        getattr(engine, part, None)  # FaceEngine loads each model on first access
+    yield "warm-up"
+    warm_up = getattr(engine, "warm_up", None)
+    if callable(warm_up):
+        warm_up()
+    else:
+        engine.detect(np.zeros((120, 160, 3), np.uint8))
+        engine.embed(np.zeros((1, 150, 150, 3), np.uint8))
     return engine
 
 
@@ -108,44 +132,6 @@ def engine_device(engine: Any) -> str:
             text = str(value)
             return "CPU" if text == "cpu" else text
     return "CPU"
-
-
-class GalleryCheckinLog:
-    """The pipeline's check-in log (:class:`~desktop.face.pipeline.CheckinLogLike`) over
-    the gallery.
-
-    Recording goes through :meth:`Gallery.record_checkin_if_due`, so the cooldown also holds
-    against check-ins made by another process (the CLI, a second window); an event the
-    gallery refused as inside the cooldown is remembered in :meth:`was_skipped` and gets
-    no welcome banner.
-    """
-
-    def __init__(self, gallery: Any, model_id: str, cooldown_s: Callable[[], float]) -> None:
-        self.gallery = gallery
-        self.model_id = model_id
-        self.cooldown_s = cooldown_s
-        self._skipped: set[tuple[int | None, float]] = set()
-        self._lock = threading.Lock()
-
-    def last_checkin_time(self, person: str, person_id: int | None) -> float | None:
-        if person_id is None:
-            return None
-        last = self.gallery.last_checkin(person_id)
-        return None if last is None else float(last.at)
-
-    def record_checkin(self, event: CheckinEvent) -> None:
-        if event.person_id is None:
-            raise ValueError(f"the check-in of {event.person} has no person id")
-        saved = self.gallery.record_checkin_if_due(
-            event.person_id, event.d, cooldown_s=self.cooldown_s(), camera=event.camera,
-            rule=event.rule, model_id=self.model_id, at=event.time)
-        if saved is None:
-            with self._lock:
-                self._skipped.add((event.person_id, event.time))
-
-    def was_skipped(self, event: CheckinEvent) -> bool:
-        with self._lock:
-            return (event.person_id, event.time) in self._skipped
 
 
 class LiveSession(QObject):
@@ -207,6 +193,7 @@ class LiveSession(QObject):
         self._reopen_timer.timeout.connect(self._reopen)
         self._generation = 0
         self._camera_state.connect(self._on_camera_state)
+        responsive_gil()
 
     # -- camera -------------------------------------------------------------------------
     def open_source(self, spec: int | str) -> None:
@@ -333,8 +320,7 @@ class LiveSession(QObject):
         if self.gallery is None or self.engine is None:
             self.checkin_log = None
         else:
-            self.checkin_log = GalleryCheckinLog(self.gallery, self.engine.model_id,
-                                                 lambda: self.cooldown_s)
+            self.checkin_log = GalleryCheckinLog(self.gallery, self.engine.model_id)
         self.pipeline.checkin_log = self.checkin_log
 
     def apply_settings(self, *, tau: float | None = None, margin: float | None = None,
@@ -446,6 +432,11 @@ class LiveSession(QObject):
             # The camera still runs (a switch, or an error in the loop): run again.
             QTimer.singleShot(0 if self._paused else 200, self._restart_pipeline)
 
+    def wait_pipeline(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until the pipeline's worker has returned."""
+        worker = self._worker
+        return worker is None or worker.wait(timeout)
+
     @property
     def pipeline_running(self) -> bool:
         return self._worker is not None and self._worker.is_running
@@ -474,6 +465,10 @@ class LiveSession(QObject):
         return self.pipeline.stats().fps
 
     # -- end ------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def shutdown(self) -> None:
         """Stop everything; returns quickly (workers are joined by the main window)."""
         self._closed = True

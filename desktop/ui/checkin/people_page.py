@@ -82,6 +82,7 @@ class PeoplePage(QWidget):
 
     # -- listing ------------------------------------------------------------------------
     def refresh(self) -> None:
+        self.status.setStyleSheet("")
         selected = self.selected_person()
         try:
             self.people = self.ctx.gallery.people()
@@ -188,10 +189,14 @@ class PeoplePage(QWidget):
         try:
             self.ctx.gallery.rename_person(person.id, new_name, **kwargs)
         except (FacestyleError, ValueError) as exc:
-            QMessageBox.warning(self, "Rename", getattr(exc, "message", str(exc)))
+            self._error(getattr(exc, "message", None) or f"{str(exc).capitalize()}.")
             return False
         self._changed()
         return True
+
+    def _error(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet("color: #b3261e;")
 
     def ask_keep_history(self, person: Person) -> str | None:
         """Ask whether to keep the check-in history: KEEP, DELETE or None (cancel)."""
@@ -221,7 +226,7 @@ class PeoplePage(QWidget):
         try:
             result = self.ctx.gallery.delete_person(person.id, keep_history=choice == KEEP)
         except FacestyleError as exc:
-            QMessageBox.warning(self, "Delete person", exc.message)
+            self._error(exc.message)
             return False
         self.status.setText(
             f"Deleted {result.name}: {result.templates_deleted} templates; "

@@ -79,6 +79,9 @@ class SettingsPage(QWidget):
         form.addRow("", _note(MARGIN_EXPLAINED))
         self.tau_spin.valueChanged.connect(self._update_equivalent)
 
+        for spin in (self.tau_spin, self.margin_spin):
+            spin.setFixedWidth(110)
+
         checkin = QGroupBox("Check-ins")
         cform = QFormLayout(checkin)
         self.cooldown_spin = QDoubleSpinBox(objectName="settingsCooldown")
@@ -101,6 +104,9 @@ class SettingsPage(QWidget):
         rrow.addStretch(1)
         cform.addRow("Keep the log for", rrow)
         cform.addRow("", _note("Older check-ins are deleted automatically once a day."))
+
+        for spin in (self.cooldown_spin, self.retention_spin):
+            spin.setFixedWidth(140)
 
         camera = QGroupBox("Camera")
         camrow = QHBoxLayout(camera)

@@ -10,6 +10,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
 from desktop.store import CheckIn
 from desktop.ui.checkin.images import to_pixmap
 
-AVATAR = 40
+AVATAR = 44
 
 AvatarLookup = Callable[[int], np.ndarray | None]
 
@@ -42,6 +43,29 @@ def initials_icon(name: str, side: int = AVATAR) -> QIcon:
     return QIcon(pix)
 
 
+class _Row(QWidget):
+    """One check-in: the face, the name in bold, the time and d below it."""
+
+    def __init__(self, icon: QIcon, name: str, detail: str) -> None:
+        super().__init__()
+        face = QLabel()
+        face.setPixmap(icon.pixmap(AVATAR, AVATAR))
+        face.setFixedSize(AVATAR, AVATAR)
+        title = QLabel(name)
+        title.setStyleSheet("font-weight: 600; font-size: 14px;")
+        sub = QLabel(detail)
+        sub.setStyleSheet("color: palette(placeholder-text);")
+        text = QVBoxLayout()
+        text.setSpacing(0)
+        text.addWidget(title)
+        text.addWidget(sub)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 5, 10, 5)
+        row.setSpacing(10)
+        row.addWidget(face)
+        row.addLayout(text, 1)
+
+
 class TodayPanel(QFrame):
     """Lists check-ins (``set_checkins``), newest first."""
 
@@ -54,7 +78,7 @@ class TodayPanel(QFrame):
             "#todayTitle { font-size: 15px; font-weight: 600; padding: 10px 10px 0 10px; }"
             "#todaySubtitle { color: palette(placeholder-text); padding: 0 10px 6px 10px; }"
             "#todayList { border: none; }"
-            "#todayList::item { padding: 4px 6px; }")
+            "#todayList::item { border-bottom: 1px solid palette(midlight); }")
         self.title = QLabel("Today's check-ins", objectName="todayTitle")
         self.subtitle = QLabel("", objectName="todaySubtitle")
         self.list = QListWidget(objectName="todayList")
@@ -87,12 +111,15 @@ class TodayPanel(QFrame):
         self.subtitle.setText(f"{day:%A %d %B} · {n} check-in{'s' if n != 1 else ''}")
         self.list.clear()
         for c in self.checkins:
-            item = QListWidgetItem(self._icon(c, avatar), f"{c.name}\n{c.when:%H:%M}  ·  "
-                                   f"d = {c.d:.2f}")
+            item = QListWidgetItem()
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{c.name}, {c.when:%H:%M}")
             item.setToolTip(f"{c.name} checked in at {c.when:%H:%M:%S}\n"
                             f"d = {c.d:.3f} (squared L2 distance to their nearest template)"
                             + (f"\ncamera: {c.camera}" if c.camera else ""))
+            row = _Row(self._icon(c, avatar), c.name, f"{c.when:%H:%M}  ·  d = {c.d:.2f}")
+            item.setSizeHint(row.sizeHint())
             self.list.addItem(item)
+            self.list.setItemWidget(item, row)
         self.empty.setVisible(n == 0)
         self.list.setVisible(n > 0)
 

@@ -188,11 +188,13 @@ class ReembedRunner(QObject):
         return True
 
     def _on_progress(self, fraction: float, message: str) -> None:
-        if self.progress is not None:
-            self.progress.setValue(int(fraction * 1000))
-            if message:
-                self.progress.setLabelText(f"Updating stored face templates for the new "
-                                           f"encoder: {message}")
+        dialog = self.progress  # setValue may process events that close it
+        if dialog is None:
+            return
+        if message:
+            dialog.setLabelText(f"Updating stored face templates for the new encoder: "
+                                f"{message}")
+        dialog.setValue(int(fraction * 1000))
 
     def _close(self) -> None:
         if self.progress is not None:

@@ -148,9 +148,14 @@ class VideoView(QWidget):
     # -- pointer ------------------------------------------------------------------------
     def face_at(self, pos: QPoint | QPointF) -> FaceResult | None:
         point = QPointF(pos)
-        for hit in reversed(self._hits):
+        for hit in reversed(self._hits):  # as last painted, labels included
             if hit.contains(point):
                 return hit.face
+        geom = self.geometry_for_frame()  # faces set since, not painted yet
+        if geom is not None:
+            for face in reversed(self._faces):
+                if geom.map_box(face.box).contains(point):
+                    return face
         return None
 
     def event(self, event: QEvent) -> bool:
