@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--after", type=int, default=5, help="epochs before the grab")
+    parser.add_argument("--lr", help="learning rate (default: the page's, 0.003 for tiny)")
+    parser.add_argument("--mining", choices=("semi-hard", "batch-hard", "all"))
+    parser.add_argument("--train", choices=("final", "last-level", "all"))
     parser.add_argument("--all", action="store_true", help="also the other tabs, at the end")
     parser.add_argument("--size", default="1160x760")
     args = parser.parse_args(argv)
@@ -95,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.encoder == "tiny":
         tab.lr_box.setCurrentText("0.003")
         tab.train_box.setCurrentIndex(tab.train_box.findData("all"))
+    if args.lr:
+        tab.lr_box.setCurrentText(args.lr)
+    if args.mining:
+        tab.mining_box.setCurrentIndex(tab.mining_box.findData(args.mining))
+    if args.train:
+        tab.train_box.setCurrentIndex(tab.train_box.findData(args.train))
     epochs_seen = []
     worker = tab.start()
     if worker is None:
@@ -114,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         spin(1.0)
         stem = args.out.with_suffix("")
         dialog.grab().save(f"{stem}-compare.png")
-        if tab.summary is not None and tab.summary.check is not None:
+        if tab.activate_button.isVisible():  # it learned, and the guard would allow it
             page.activate(tab.summary.name)
             wait(lambda: not page.jobs.busy, 600)
             spin(1.0)

@@ -161,7 +161,8 @@ def test_the_model_page_is_behind_the_manager_pin(make_tab, qtbot):
 
     tab = make_tab(source="0", capture_factory=lambda s: FrameCapture(walking("bob", 3)),
                    engine_factory=FakeEngine)
-    qtbot.waitUntil(lambda: tab.gallery is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: tab.gallery is not None and tab.session.engine is not None,
+                    timeout=10_000)
     tab.gallery.set_pin("2468")
     pin = tab.open_manager("model")
     assert isinstance(pin, PinDialog) and tab.manager is None
@@ -382,8 +383,8 @@ def test_the_head_is_trained_from_the_page_and_the_rule_switched(registry, model
     assert head.metrics["train_positives"] == PEOPLE * PHOTOS * (PHOTOS - 1) // 2
     qtbot.waitUntil(lambda: rule.head_radio.isEnabled(), timeout=5_000)
     assert rule.train_button.text() == "Retrain the head"
+    qtbot.waitUntil(lambda: page.overview_tab.roc.plot.curve_count() == 2, timeout=5_000)
     assert rule.table.columnCount() == 3  # the threshold and the head, side by side
-    assert page.overview_tab.roc.plot.curve_count() == 2
 
     rule.head_radio.click()
     qtbot.waitUntil(lambda: idle(page), timeout=10_000)
@@ -442,7 +443,9 @@ def test_new_templates_of_another_encoder_are_pointed_out(registry, model_galler
 def test_a_switch_without_qt_reembeds_every_template(trained):
     """The core path the page drives (no Qt): a guarded switch, then the re-embedding."""
     registry, g = trained
-    gen = make_service(registry).switch(g, "good", 0.36)
+    messages = []
+    gen = make_service(registry).switch(g, "good", 0.36,
+                                        progress=lambda f, m="": messages.append(m))
     phases = []
     while True:
         try:
@@ -451,6 +454,9 @@ def test_a_switch_without_qt_reembeds_every_template(trained):
             report = stop.value
             break
     n = PEOPLE * PHOTOS
+    assert phases == ["Checking good against the encoder in use on people set aside during "
+                      "training…"]
     assert report.action == "activate" and report.reembed.done == n
-    assert any(f"Updating {n} stored face templates" in p for p in phases)
+    assert report.check.allowed and report.version.name == "good"
+    assert f"{n}/{n} templates" in messages
     assert reembed_gallery(g, registry.embedder(device="cpu")).total == 0

@@ -307,9 +307,9 @@ class FineTuneTab(QWidget):
                     f"of pairs right, against {pct(base.accuracy)} before.")
         else:
             head = (f"<b>Saved {summary.name}, but no epoch beat the starting encoder</b> on "
-                    "the set-aside people, so it holds the starting weights (rescaled to "
-                    "your threshold). More people or photos, or a smaller learning rate, may "
-                    "help.")
+                    "the set-aside people, so it holds the starting weights unchanged and "
+                    "there is nothing to activate. More people or photos, or a smaller "
+                    "learning rate, may help.")
         details = (f" {r.epochs_run} epochs in {duration(r.seconds)} on {r.device} "
                    f"({r.stop_reason}). At your threshold d ≤ {final.tau:.2f} it decides "
                    f"{pct(final.accuracy)} right.")
@@ -327,8 +327,9 @@ class FineTuneTab(QWidget):
         if summary.check is not None:
             self.comparison.set_check(summary.check)
             self.comparison.show()
-            can = summary.check.allowed and summary.check.candidate != summary.check.current
-            self.activate_button.setVisible(can)
+            check = summary.check
+            self.activate_button.setVisible(check.allowed and check.candidate != check.current
+                                            and summary.outcome.result.improved)
         QTimer.singleShot(0, self, lambda: reveal(
             self.activate_button if self.activate_button.isVisible() else self.result))
         QTimer.singleShot(0, self.page, self.page.refresh)

@@ -258,7 +258,12 @@ class ModelPage(QWidget):
     def _on_switch_done(self, report: SwitchReport | None, exc: BaseException | None) -> None:
         box = self.versions_tab.message
         if isinstance(exc, ActivationRefused):
-            box.show_message("error", "<b>The guard refused.</b> " + error_html(exc))
+            text = "<b>The guard refused.</b> " + error_html(exc)
+            ov = self.overview
+            if ov is not None and ov.previous == exc.check.candidate:
+                text += (f"<br>{escape(exc.check.candidate)} was in use before: <b>Roll "
+                         "back</b> returns to it without the guard.")
+            box.show_message("error", text)
             if exc.check.candidate_metrics is not None:
                 self.versions_tab.show_comparison(exc.check)
         elif exc is not None:
@@ -268,8 +273,7 @@ class ModelPage(QWidget):
                              "holds now; any stored face templates not yet updated are updated "
                              "when the front desk reloads the encoder.")
         else:
-            box.show_message("ok" if not (report.reembed_error or report.reembed_cancelled)
-                             else "warn", switch_text(report))
+            box.show_message("warn" if report.reembed_cancelled else "ok", switch_text(report))
             if report.check is not None and report.check.candidate_metrics is not None:
                 self.versions_tab.show_comparison(report.check, activated=True)
         if isinstance(exc, ActivationRefused):
@@ -336,10 +340,7 @@ def switch_text(report: SwitchReport) -> str:
                  f"{pct(new.accuracy)} right (ROC AUC {num(new.roc_auc)}), against "
                  f"{pct(old.accuracy)} ({num(old.roc_auc)}) for {escape(check.current)}.")
     r = report.reembed
-    if report.reembed_error:
-        text += (f"<br>The stored face templates could not be updated: "
-                 f"{escape(report.reembed_error)}")
-    elif report.reembed_cancelled:
+    if report.reembed_cancelled:
         done = r.done if r is not None else 0
         text += (f"<br>Updating the stored face templates was cancelled after {done}; the "
                  "rest are updated when the front desk reloads the encoder.")
@@ -347,4 +348,8 @@ def switch_text(report: SwitchReport) -> str:
         text += f"<br>Updated {r.done} stored face template{'s' if r.done != 1 else ''}."
         if r.failed:
             text += f" {len(r.failed)} could not be read and are not matched."
+    if report.head_missing:
+        text += (f"<br>The verification head belongs to the previous encoder, so the distance "
+                 f"threshold decides until a head is trained for {escape(v.name)} (Decision "
+                 "rule tab).")
     return text

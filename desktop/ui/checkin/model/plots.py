@@ -167,15 +167,15 @@ class TrainingCurves(QWidget):
         self._drawn = (len(steps[0]), len(self.epoch_x))
 
     def _fit_loss_axis(self, losses: np.ndarray) -> None:
-        """Grow the loss axis in round steps (0 .. 1, 2 or 5 x 10^k) to hold every loss
-        (a new run starts from its first losses)."""
+        """Grow the loss axis in round steps (0 .. m x 10^k, m one of 1, 1.2, 1.5, 2, 2.5, 3,
+        4, 5, 6, 8) to hold every loss (a new run starts from its first losses)."""
         if not len(losses):
             return
         top = float(losses.max())
         if self._loss_top > 0 and top <= self._loss_top:
             return
         exponent = math.floor(math.log10(top)) if top > 0 else 0
-        for m in (1, 2, 5, 10):
+        for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
             if m * 10 ** exponent >= top:
                 break
         self._loss_top = m * 10 ** exponent

@@ -43,7 +43,7 @@ from desktop.face.training import (
     TrainEvent,
 )
 from desktop.face.training.data import dataset_from_gallery
-from desktop.face.training.jobs import FineTuneOutcome, fine_tune_version
+from desktop.face.training.jobs import FineTuneOutcome, fine_tune_version, switch_encoder
 from desktop.face.types import DEFAULT_TAU, FaceEngineLike
 from desktop.face.verifier import (
     Features,
@@ -53,7 +53,7 @@ from desktop.face.verifier import (
     load_verifier,
     sample_pairs,
 )
-from desktop.store.reembed import ReembedReport, reembed_gallery
+from desktop.store.reembed import ReembedReport
 from desktop.tasks import CancelToken, ProgressCallback, no_progress
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ class SwitchReport:
     check: ActivationCheck | None
     reembed: ReembedReport | None
     reembed_cancelled: bool = False
-    reembed_error: str = ""
+    head_missing: bool = False  # the rule is the head, but none fits the new encoder
 
 
 @dataclass
@@ -444,7 +444,8 @@ class ModelService:
         progress: ProgressCallback = no_progress,
     ) -> Generator[Phase, None, SwitchReport]:
         """Activate ``name`` (with the guard) or, for ``None``, roll back; then re-embed the
-        gallery's templates with the newly active encoder.
+        gallery's templates with the newly active encoder (the core's
+        :func:`~desktop.face.training.jobs.switch_encoder`).
 
         The guard's comparison is not interruptible (seconds); cancelling during the
         re-embedding keeps the switch and the templates done so far (the rest are updated
@@ -453,33 +454,21 @@ class ModelService:
         Raises:
             ActivationRefused: the guard's refusal, with its reason.
         """
-        check = None
-        if name is None:
-            yield Phase("Rolling back…")
-            version = self.registry.rollback()
-            action = "rollback"
-        else:
-            yield Phase(f"Checking {name} against the encoder in use on set-aside people…")
-            check = self.registry.activate(name, tau if tau is not None else DEFAULT_TAU,
-                                           pick_device(self.device))
-            version = self.registry.active()
-            action = "activate"
-        report = SwitchReport(action, version, check, None)
-        if gallery is None:
-            return report
-        yield Phase(f"Loading {version.name} to update the stored faces…")
+        action = "rollback" if name is None else "activate"
+        yield Phase("Rolling back…" if name is None else
+                    f"Checking {name} against the encoder in use on people set aside during "
+                    "training…")
         try:
-            embedder = self.registry.embedder(device=pick_device(self.device))
-            stale = gallery.count_stale(embedder.model_id)
-            yield Phase(f"Updating {stale} stored face template{'s' if stale != 1 else ''} "
-                        f"for {version.name}…")
-            report.reembed = reembed_gallery(gallery, embedder, model_version=version.name,
-                                             cancel=cancel, progress=progress)
+            outcome = switch_encoder(self.registry, name, gallery, tau=tau,
+                                     device=str(pick_device(self.device)), cancel=cancel,
+                                     progress=progress)
         except Cancelled as exc:  # the switch stands; the rest is updated later
-            report.reembed = getattr(exc, "report", None)
-            report.reembed_cancelled = True
-        except FacestyleError as exc:
-            report.reembed_error = exc.message
+            report = SwitchReport(action, self.registry.active(), None,
+                                  getattr(exc, "report", None), reembed_cancelled=True)
+        else:
+            report = SwitchReport(action, outcome.version, outcome.check, outcome.reembed)
+        report.head_missing = (self.registry.rule() == "verifier"
+                               and self.head_for_active()[0] is None)
         return report
 
     def live_engine(self) -> FaceEngineLike:

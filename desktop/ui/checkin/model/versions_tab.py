@@ -206,17 +206,23 @@ class VersionsTab(QWidget):
         self.message.clear_message()
         self.phase.setText(text)
         self.switch_progress.setRange(0, 0)  # busy until the re-embedding reports
-        self.switch_cancel.setEnabled(True)
+        self.switch_cancel.setEnabled(False)  # the guard's comparison runs to its end
+        self.switch_cancel.setToolTip("Updating the stored face templates can be stopped; "
+                                      "the comparison before it takes a few seconds.")
         self.switch_box.show()
 
     def switch_phase(self, text: str) -> None:
         self.phase.setText(text)
 
     def switch_progress_to(self, fraction: float, message: str) -> None:
+        """The core's progress: the guard's comparison, then "k/n templates"."""
+        if not message.endswith("templates"):
+            return  # the comparison (busy indicator) or the last word (the result says it)
         self.switch_progress.setRange(0, 1000)
         self.switch_progress.setValue(int(1000 * fraction))
-        if message:
-            self.phase.setText(f"Updating the stored face templates: {message}")
+        self.switch_cancel.setEnabled(True)
+        self.phase.setText(f"Updating the stored face templates for the new encoder: "
+                           f"{message}")
 
     def switch_ended(self) -> None:
         self.switch_box.hide()
