@@ -26,7 +26,7 @@ from desktop.face.encoder_versions import BUILTIN
 from desktop.face.training import TrainConfig, run_training
 from desktop.face.training.data import dataset_from_gallery
 from desktop.face.training.jobs import fine_tune_version
-from desktop.face.verifier import VerifierRule, load_verifier, verifier_path
+from desktop.face.verifier import VerifierRule, fit_verifier, load_verifier, verifier_path
 from desktop.imageio import load_rgb
 from desktop.store import Gallery, NewTemplate
 from desktop.store.reembed import reembed_gallery
@@ -425,10 +425,15 @@ def test_rule_figures_and_the_live_rule_without_qt(registry, tmp_path):
     assert fig.same_pairs == 3 and fig.different_pairs == 3 and fig.people == 3
     assert fig.threshold.accuracy == 1.0 and fig.threshold.roc_auc == 1.0
     assert fig.head is None
-    # no head for the active encoder: the live rule falls back to the threshold
-    registry.set_rule("threshold")
     rule = live_decision_rule(registry, 0.3)
     assert rule.accept(0.2, emb[0], emb[3])[0] and not rule.accept(0.4, emb[0], emb[1])[0]
+    # the head chosen, but none for the live engine's encoder: the threshold decides
+    head = fit_verifier(emb, labels, "abs", BUILTIN)
+    head.save()
+    registry.set_rule("verifier")
+    assert isinstance(live_decision_rule(registry, 0.3), VerifierRule)
+    fallback = live_decision_rule(registry, 0.3, model_id="another@1234")
+    assert type(fallback).__name__ == "ThresholdRule" and fallback.tau == 0.3
 
 
 def test_new_templates_of_another_encoder_are_pointed_out(registry, model_gallery, open_page):

@@ -313,6 +313,10 @@ class FineTuneTab(QWidget):
         details = (f" {r.epochs_run} epochs in {duration(r.seconds)} on {r.device} "
                    f"({r.stop_reason}). At your threshold d ≤ {final.tau:.2f} it decides "
                    f"{pct(final.accuracy)} right.")
+        if final.best_accuracy - final.accuracy > 0.05:
+            details += (f" For these people the best threshold would be d ≤ "
+                        f"{final.best_threshold:.2f} ({pct(final.best_accuracy)} right): tau "
+                        "is set on the Settings page.")
         self.result.show_message("ok" if r.improved else "warn", head + details)
         self.status.setText("Finished.")
         self.name_edit.setText(default_version_name())

@@ -316,14 +316,20 @@ def prepare_for_training() -> None:
     gc.freeze()
 
 
-def live_decision_rule(registry: EncoderRegistry, tau: float):
-    """The rule the live matcher should use: the registry's choice, falling back to the
-    plain threshold (with a logged warning) when the head is missing or belongs to another
-    encoder. For ``Gallery.matcher(..., rule=...)``."""
+def live_decision_rule(registry: EncoderRegistry, tau: float, model_id: str | None = None):
+    """The rule the live matcher should use, for ``Gallery.matcher(..., rule=...)``.
+
+    The registry's choice: ``ThresholdRule(tau)``, or the verification head trained for
+    ``model_id`` (the live engine's encoder; default: the registry's active one). Falls
+    back to the threshold, with a logged warning, when that head is missing or damaged,
+    so a head never judges descriptors of another encoder.
+    """
     from desktop.face.matching import ThresholdRule
 
+    if registry.rule() != "verifier":
+        return ThresholdRule(tau)
     try:
-        return registry.decision_rule(tau)
+        return VerifierRule(load_verifier(model_id=model_id or registry.active_model_id()))
     except FacestyleError as exc:
         log.warning("using the threshold rule: %s", exc.message)
         return ThresholdRule(tau)
