@@ -139,6 +139,7 @@ class FineTuneTab(QWidget):
             label.setWordWrap(False)
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             label.setTextFormat(Qt.TextFormat.PlainText)
+            label.setFixedHeight(label.fontMetrics().height() + 4)  # also when empty
 
         self.curves = TrainingCurves()
         self.curves.setMinimumHeight(240)

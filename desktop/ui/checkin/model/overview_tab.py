@@ -132,11 +132,10 @@ class OverviewTab(QWidget):
             return
         self.roc.setVisible(True)
         in_use = "verifier" if (ov.rule == "verifier" and fig.head is not None) else "threshold"
-        columns = [("Distance threshold" + ("\n(in use)" if in_use == "threshold" else ""),
+        columns = [("Threshold" + ("\n(in use)" if in_use == "threshold" else ""),
                     fig.threshold)]
         if fig.head is not None:
-            columns.append(("Verification head" + ("\n(in use)" if in_use == "verifier" else ""),
-                            fig.head))
+            columns.append(("Head" + ("\n(in use)" if in_use == "verifier" else ""), fig.head))
         self.table.set_columns(columns)
         self.roc.set_series([("distance threshold", fig.threshold),
                              ("verification head", fig.head)])
