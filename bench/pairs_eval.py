@@ -274,12 +274,15 @@ def part_epoch(args, out: dict) -> None:
         total = time.perf_counter() - t
         steps = len(result.step_losses)
         epoch = result.history[1]
-        print(f"   ours, --train {mode:10s}: epoch {epoch.seconds:6.2f} s ({steps} steps of "
-              f"{cfg.batch_p}x{cfg.batch_k} on {len(train)} images + held-out and "
-              f"calibration scoring), whole run {total:6.2f} s; held-out AUC "
-              f"{result.baseline.roc_auc:.4f} -> {epoch.heldout_auc:.4f}")
+        print(f"   ours, --train {mode:10s}: epoch {epoch.seconds:6.2f} s = "
+              f"{epoch.seconds - epoch.eval_seconds:6.2f} s for {steps} steps of "
+              f"{cfg.batch_p}x{cfg.batch_k} on {len(train)} images + {epoch.eval_seconds:5.2f} s "
+              f"scoring {result.data['heldout_pairs']} held-out and "
+              f"{result.data['calibration_pairs']} calibration pairs; whole run {total:6.2f} s;"
+              f" held-out AUC {result.baseline.roc_auc:.4f} -> {epoch.heldout_auc:.4f}")
         out.setdefault("epoch", []).append({
-            "train": mode, "epoch_s": epoch.seconds, "run_s": total, "steps": steps,
+            "train": mode, "epoch_s": epoch.seconds, "eval_s": epoch.eval_seconds,
+            "run_s": total, "steps": steps,
             "device": describe_device(device), "embed_500_s": embed_s,
             "heldout_auc_before": result.baseline.roc_auc, "heldout_auc_after": epoch.heldout_auc})
 

@@ -212,3 +212,27 @@ def test_haar_fast_mode_finds_a_clear_face(shared_data):
     image, _ = downscale_to(load_rgb(shared_data / "faces-dev/images/obama.jpg"), 640)
     faces = HaarFaceDetector().detect(image)
     assert faces and faces[0].box[2] > 80
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_bf16_mode_keeps_the_fp32_boxes_on_every_faces_dev_photo(shared_data, detector):
+    """bf16 alone moves boxes by a cell or a pyramid level; with fp32 re-scoring near the
+    threshold every box stays where the fp32 (dlib) computation puts it."""
+    from desktop.imageio import downscale_to, load_rgb
+
+    fast = FaceDetector(device="cpu", precision="bf16")
+    photos = sorted(p for p in (shared_data / "faces-dev").rglob("*")
+                    if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    faces = 0
+    for path in photos:
+        image, _ = downscale_to(load_rgb(path), 640)
+        exact = detector.detect(image)
+        quick = fast.detect(image)
+        assert len(quick) == len(exact), path.name
+        for face in exact:
+            best = max(quick, key=lambda f, box=face.box: iou(f.box, box))
+            assert iou(best.box, face.box) >= 0.9, (path.name, face, quick)
+            assert best.score == pytest.approx(face.score, abs=0.02)
+        faces += len(exact)
+    assert faces >= 25

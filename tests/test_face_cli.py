@@ -96,3 +96,14 @@ def test_verify_same_and_different_people(shared_data, capsys):
     assert result["faces_found"] == [1, 3]  # the largest of the three faces was compared
     assert result["d_squared_l2"] == pytest.approx(result["l2"] ** 2)
     assert result["d_squared_l2"] >= result["tau_squared_l2"] == pytest.approx(0.36)
+
+
+def test_fast_mode_without_opencv_4_fails_once_and_clearly(blank_png, capsys):
+    from desktop.face.detector import HaarFaceDetector
+
+    if HaarFaceDetector.available():
+        assert main(["faces", "--fast", str(blank_png)]) == 0
+        return
+    assert main(["faces", "--fast", str(blank_png), str(blank_png)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("OpenCV 4") == 1 and "opencv-python-headless<5" in err

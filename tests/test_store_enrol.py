@@ -194,3 +194,17 @@ def test_parse_when():
     assert parse_when("12h", now) == now - timedelta(hours=12)
     with pytest.raises(FacestyleError):
         parse_when("someday", now)
+
+
+def test_cli_settings(tmp_path, capsys):
+    db = tmp_path / "g.sqlite3"
+    assert cli.main(["gallery", "settings", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "tau             0.36" in out and "look-alikes" in out and not db.exists()
+    assert cli.main(["gallery", "settings", "--db", str(db), "--tau", "0.3",
+                     "--retention-days", "30"]) == 0
+    with Gallery(db, maintenance=False) as g:
+        assert g.get_setting("tau") == 0.3 and g.get_setting("retention_days") == 30
+        assert g.matcher("any").tau == 0.3
+    assert cli.main(["gallery", "settings", "--db", str(db), "--tau", "5"]) == 2
+    assert "between" in capsys.readouterr().err

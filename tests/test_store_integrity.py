@@ -106,9 +106,26 @@ def test_other_sqlite_file_is_not_taken_over(tmp_path):
     conn.execute("INSERT INTO notes VALUES ('keep me')")
     conn.commit()
     conn.close()
+    data = path.read_bytes()
     with pytest.raises(GalleryCorruptError, match="not a facestyle gallery"):
         Gallery(path)
+    assert path.read_bytes() == data  # not even switched to WAL
     assert sqlite3.connect(path).execute("SELECT t FROM notes").fetchone() == ("keep me",)
+
+
+def test_two_processes_creating_the_same_gallery(tmp_path):
+    """Both open a new file at once: one creates the schema, the other must not fail."""
+    path = tmp_path / "gallery.sqlite3"
+    script = ("import sys; from desktop.store import Gallery; "
+              "Gallery(sys.argv[1], maintenance=False).close(); print('ok')")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and out.strip() == "ok", err
+    assert names_in(path) == []
 
 
 # ----------------------------------------------------------------------------- corruption
@@ -137,7 +154,8 @@ def test_garbage_file_raises_with_backups_and_restore_works(tmp_path):
     assert names_in(path) == ["Ada", "Bob"]
 
 
-def test_damaged_pages_are_detected(tmp_path):
+@pytest.mark.parametrize("damage", ["trashed pages", "truncated"])
+def test_damaged_pages_are_detected(tmp_path, damage):
     path = tmp_path / "gallery.sqlite3"
     with Gallery(path) as g:
         for i in range(30):
@@ -146,7 +164,10 @@ def test_damaged_pages_are_detected(tmp_path):
     data = bytearray(path.read_bytes())
     page = 4096
     assert len(data) > 6 * page
-    data[2 * page:5 * page] = os.urandom(3 * page)  # header intact, b-tree pages trashed
+    if damage == "truncated":
+        data = data[:len(data) // 2]  # a copy cut short, a full disk
+    else:
+        data[2 * page:5 * page] = os.urandom(3 * page)  # header intact, b-tree pages trashed
     path.write_bytes(bytes(data))
     with pytest.raises(GalleryCorruptError) as info:
         Gallery(path)

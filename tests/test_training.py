@@ -207,3 +207,26 @@ def test_bad_settings_are_refused():
         TrainConfig(mining="hardest").validate()
     cfg = TrainConfig(epochs=3, mining="batch-hard")
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_gallery_people_with_two_templates_become_identities():
+    from desktop.face.training.data import dataset_from_gallery
+    from desktop.store import Gallery, NewTemplate
+
+    faces = synthetic_faces(4, 3, 150, seed=2)
+    with Gallery() as gallery:
+        for k in range(len(faces.names)):
+            own = faces.chips[faces.labels == k][: 1 if k == 3 else 3]
+            gallery.enrol(f"person {k}", [NewTemplate(c, np.zeros(128, np.float32),
+                                                      "some-model") for c in own])
+        data = dataset_from_gallery(gallery)
+    assert data.names == ["person 0", "person 1", "person 2"]
+    assert data.counts() == {"person 0": 3, "person 1": 3, "person 2": 3}
+    assert [s.source for s in data.skipped] == ["person 3"]
+    # each chip comes back (through its JPEG) closest to the chip it was made from
+    for chip, original in zip(data.chips, faces.chips[faces.labels < 3], strict=True):
+        errors = np.abs(faces.chips.astype(int) - chip.astype(int)).mean(axis=(1, 2, 3))
+        assert np.argmin(errors) == np.flatnonzero((faces.chips == original).all(
+            axis=(1, 2, 3)))[0]
+        assert errors.min() < 8
+    assert data.origin.startswith("gallery:")

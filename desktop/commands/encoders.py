@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from desktop.commands.model_common import (
         activate_and_report,
-        open_gallery_if_any,
+        gallery_or_none,
         reembed_with_bar,
         tau_setting,
     )
@@ -53,14 +53,14 @@ def run(args: argparse.Namespace) -> int:
               + (f"; rollback returns to {previous.name}" if previous else ""))
         return 0
     if args.action == "activate":
-        gallery = open_gallery_if_any(args.db)
-        return activate_and_report(registry, args.name, gallery, tau_setting(args.tau, gallery),
-                                   args.device)
+        with gallery_or_none(args.db) as gallery:
+            return activate_and_report(registry, args.name, gallery,
+                                       tau_setting(args.tau, gallery), args.device)
     if args.action == "rollback":
-        gallery = open_gallery_if_any(args.db)
-        version = registry.rollback()
-        print(f"active encoder: {version.name} ({version.model_id})")
-        reembed_with_bar(registry, gallery)
+        with gallery_or_none(args.db) as gallery:
+            version = registry.rollback()
+            print(f"active encoder: {version.name} ({version.model_id})")
+            reembed_with_bar(registry, gallery)
         return 0
     if args.action == "rule":
         if args.rule:

@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from desktop.commands.model_common import build_engine, open_gallery_if_any, tau_setting
+    from desktop.commands.model_common import build_engine, gallery_or_none, tau_setting
     from desktop.commands.progress import ProgressBar
     from desktop.errors import FacestyleError
     from desktop.face.encoder_versions import EncoderRegistry
@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     pairs = read_pairs(args.pairs, root)
     registry = EncoderRegistry()
     version = registry.get(args.encoder) if args.encoder else registry.active()
-    tau = tau_setting(args.tau, open_gallery_if_any(args.db))
+    with gallery_or_none(args.db) as gallery:
+        tau = tau_setting(args.tau, gallery)
     head = None
     try:
         head = load_verifier(model_id=version.model_id)

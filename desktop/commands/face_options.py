@@ -30,7 +30,7 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
 def make_engine(args: argparse.Namespace):
     from desktop.face.api import FaceEngine
 
-    return FaceEngine(
+    engine = FaceEngine(
         device=args.device,
         detector="haar" if args.fast else "cnn",
         min_face_size=args.min_face_size,
@@ -38,6 +38,9 @@ def make_engine(args: argparse.Namespace):
         detect_max_side=args.max_side,
         tta=args.jitter,
     )
+    if args.fast:
+        _ = engine.detector  # fail once, up front, where OpenCV has no Haar cascades
+    return engine
 
 
 def no_face_message(path: str, args: argparse.Namespace) -> str:

@@ -8,6 +8,7 @@ The same code paths as the app (:mod:`desktop.store`), headless::
     facestyle gallery backups [--db PATH]
     facestyle gallery restore [BACKUP] [--db PATH]
     facestyle gallery reembed [--db PATH]
+    facestyle gallery settings [--tau D] [--margin D] [--cooldown-hours H] [--retention-days N]
     facestyle gallery reset-pin [--db PATH]
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from datetime import datetime
 from pathlib import Path
 
@@ -79,6 +81,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     re_ = gsub.add_parser("reembed", help="re-embed templates made by another encoder")
     db_arg(re_)
     re_.set_defaults(func=cmd_reembed)
+
+    st = gsub.add_parser("settings", help="show or change tau, margin, cooldown, retention",
+                         description="Show the check-in settings stored in the gallery, or "
+                         "change them. Without options, prints them with an explanation.")
+    db_arg(st)
+    st.add_argument("--tau", type=float, metavar="D",
+                    help="threshold on d for naming a face (default 0.36)")
+    st.add_argument("--margin", type=float, metavar="D",
+                    help="how much closer than the next person the best match must be")
+    st.add_argument("--cooldown-hours", type=float, metavar="H",
+                    help="one check-in per person per this many hours")
+    st.add_argument("--retention-days", type=float, metavar="N",
+                    help="delete check-ins older than this (0 keeps them all)")
+    st.set_defaults(func=cmd_settings)
 
     pin = gsub.add_parser("reset-pin", help="remove the manager PIN (the app asks for a new one)")
     db_arg(pin)
@@ -253,6 +269,36 @@ def cmd_reembed(args: argparse.Namespace) -> int:
     for tid, reason in report.failed:
         print(f"  template {tid} failed: {reason}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+_SETTING_LIMITS = {"tau": (0.01, 2.0), "margin": (0.0, 1.0), "cooldown_hours": (0.0, 24 * 365),
+                   "retention_days": (0.0, 36500.0)}
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from desktop.face.matching import MARGIN_EXPLANATION, TAU_EXPLANATION
+
+    changes = {k: getattr(args, k) for k in _SETTING_LIMITS if getattr(args, k) is not None}
+    for key, value in changes.items():
+        lo, hi = _SETTING_LIMITS[key]
+        if not lo <= value <= hi:
+            raise FacestyleError(f"{key.replace('_', '-')} must be between {lo:g} and {hi:g}.")
+    gallery = open_db(args.db, create=bool(changes))
+    if gallery is None:  # no gallery yet: the shipped defaults
+        from desktop.resources import default
+
+        values = {key: default("checkin", key) for key in _SETTING_LIMITS}
+    else:
+        with gallery:
+            for key, value in changes.items():
+                gallery.set_setting(key, value)
+            values = gallery.settings()
+    for key in _SETTING_LIMITS:
+        print(f"{key.replace('_', '-'):<15} {values[key]:g}")
+    if not changes:
+        for key, text in (("tau", TAU_EXPLANATION), ("margin", MARGIN_EXPLANATION)):
+            print("\n" + textwrap.fill(f"{key}: {text}", width=88))
+    return 0
 
 
 def cmd_reset_pin(args: argparse.Namespace) -> int:

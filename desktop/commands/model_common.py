@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from desktop.errors import FacestyleError
 from desktop.face.types import DEFAULT_TAU
@@ -29,8 +32,10 @@ def faces_with_bar(root: Path, engine, use_cache: bool = True):
     return dataset
 
 
-def open_gallery_if_any(db: Path | None, required: bool = False):
-    """The gallery (``db`` or the app's), or None when there is none and it is optional."""
+@contextlib.contextmanager
+def gallery_or_none(db: Path | None, required: bool = False) -> Iterator[Any]:
+    """The gallery (``db`` or the app's), closed afterwards; None when there is none and
+    it is optional."""
     from desktop.store import Gallery, default_db_path
 
     path = Path(db) if db is not None else default_db_path()
@@ -39,8 +44,13 @@ def open_gallery_if_any(db: Path | None, required: bool = False):
             raise FacestyleError(f"There is no gallery at {path}.",
                                  "Enrol people first ('facestyle gallery enroll'), or give "
                                  "a folder of photos instead.")
-        return None
-    return Gallery(path, create=False, maintenance=False)
+        yield None
+        return
+    gallery = Gallery(path, create=False, maintenance=False)
+    try:
+        yield gallery
+    finally:
+        gallery.close()
 
 
 def tau_setting(tau: float | None, gallery) -> float:

@@ -57,11 +57,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from desktop.commands.model_common import gallery_or_none
+
+    with gallery_or_none(args.db, required=args.gallery) as gallery:
+        return _run(args, gallery)
+
+
+def _run(args: argparse.Namespace, gallery) -> int:
     from desktop.commands.model_common import (
         activate_and_report,
         build_engine,
         faces_with_bar,
-        open_gallery_if_any,
         tau_setting,
     )
     from desktop.commands.progress import ProgressBar
@@ -79,7 +85,6 @@ def run(args: argparse.Namespace) -> int:
         raise FacestyleError(f"An encoder version named {args.out!r} already exists.",
                              "Choose another --out name.")
     p, k = parse_batch_shape(args.batch)
-    gallery = open_gallery_if_any(args.db, required=args.gallery)
     tau = tau_setting(args.tau, gallery)
     config = TrainConfig(
         epochs=args.epochs, margin=args.margin, mining=args.mining, train=args.train,

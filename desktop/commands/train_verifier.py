@@ -30,34 +30,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from desktop.commands.model_common import build_engine, faces_with_bar, open_gallery_if_any
+    from desktop.commands.model_common import build_engine, faces_with_bar, gallery_or_none
     from desktop.face.encoder_versions import EncoderRegistry
-    from desktop.face.verifier import fit_verifier
+    from desktop.face.training.jobs import fit_verifier_on_gallery
+    from desktop.face.verifier import fit_verifier, verifier_path
 
     registry = EncoderRegistry()
     model_id = registry.active_model_id()
     if args.root is not None:
         engine = build_engine(registry, None, args.device)
         data = faces_with_bar(args.root, engine)
-        emb = registry.embedder(device=None if args.device == "auto" else args.device
-                                ).embed(data.chips)
-        labels, summary = data.labels, data.summary()
+        emb = engine.embed(data.chips)  # the engine runs the active encoder
+        head = fit_verifier(emb, data.labels, args.features, model_id,
+                            negatives_per_positive=args.negatives, seed=args.seed,
+                            data=data.summary())
+        path = head.save()
     else:
-        gallery = open_gallery_if_any(args.db, required=True)
-        stale = gallery.count_stale(model_id)
-        if stale:
-            print(f"note: {stale} templates are not yet embedded by {model_id} and are left "
-                  "out (re-embedding runs when the app starts or an encoder is activated)",
+        with gallery_or_none(args.db, required=True) as gallery:
+            head = fit_verifier_on_gallery(gallery, registry, args.features,
+                                           negatives_per_positive=args.negatives,
+                                           seed=args.seed)
+        path = verifier_path(model_id)
+        if head.data["stale"]:
+            print(f"note: {head.data['stale']} templates are not yet embedded by {model_id} "
+                  "and were left out (re-embedding runs when an encoder is activated)",
                   file=sys.stderr)
-        g = gallery.embeddings(model_id)
-        emb, labels = g.embeddings, g.person_ids
-        summary = {"origin": f"gallery:{gallery.path}", "templates": len(labels),
-                   "people": len(np.unique(labels))}
-    head = fit_verifier(emb, labels, args.features, model_id,
-                        negatives_per_positive=args.negatives, seed=args.seed, data=summary)
-    path = head.save()
     print(json.dumps({"model_id": model_id, "features": head.features, "path": str(path),
                       **head.metrics}))
     if args.use:

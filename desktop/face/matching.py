@@ -60,6 +60,20 @@ _SMALL_PRODUCT = 1 << 16
 _BLOCK_ELEMENTS = 32_000_000
 
 
+#: Plain-language help for the settings dialog and the CLI.
+TAU_EXPLANATION = (
+    "How alike a face must be to an enrolled person to be named (the threshold tau on the "
+    "distance d). Lower: fewer mix-ups with strangers, but people are more often left "
+    "Unknown (bad light, glasses, a turned head). Higher: people are recognised more "
+    "easily, but a stranger is more likely to be taken for someone enrolled. The default, "
+    "0.36, is the one dlib's model was trained for.")
+MARGIN_EXPLANATION = (
+    "How much closer the best match must be than the next enrolled person. It guards "
+    "against look-alikes: when two people are almost equally close the face stays Unknown "
+    "instead of getting a coin-toss name. 0 turns it off; the default, 0.03, is about the "
+    "amount d moves between two video frames of the same face.")
+
+
 # ----------------------------------------------------------------------------- decision
 
 
@@ -207,6 +221,8 @@ class Matcher:
         rule: a :class:`DecisionRule` replacing the threshold rule.
         model_id: the encoder the embeddings come from (informational; the caller must
             only ever pass templates of the active encoder).
+        revision: the gallery revision the templates were read at (see
+            ``Gallery.revision()``), so a holder can tell when to rebuild.
     """
 
     def __init__(
@@ -220,6 +236,7 @@ class Matcher:
         margin: float = DEFAULT_MARGIN,
         rule: DecisionRule | None = None,
         model_id: str | None = None,
+        revision: int | None = None,
     ) -> None:
         emb = np.asarray(embeddings, dtype=np.float32)
         if emb.size == 0:
@@ -258,6 +275,7 @@ class Matcher:
         self.margin = float(margin)
         self.rule: DecisionRule = rule if rule is not None else ThresholdRule(self.tau)
         self.model_id = model_id
+        self.revision = revision
 
     # -- construction helpers
 

@@ -3,7 +3,7 @@
 A chip is kept at its full 150x150 so that a new or fine-tuned encoder can re-embed it.
 JPEG quality 95 without chroma subsampling (4:4:4) keeps it close to the original pixels:
 ``bench/chip_roundtrip.py`` measured about 11 KB per chip, and a d between a chip's
-descriptor and its JPEG round trip's of 0.0002 (median; max 0.0008) on faces-dev, far
+descriptor and its JPEG round trip's of 0.0002 (median; max 0.002) on faces-dev, far
 below the open-set margin (0.03) and tau (0.36).
 """
 

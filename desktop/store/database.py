@@ -106,11 +106,28 @@ class Database:
             _backups.create_private_file(self.path)
 
     def _configure(self, existed: bool) -> None:
+        """Check the file, refuse what is not ours, then set the connection's pragmas.
+
+        Nothing is written before the file is known to be a healthy facestyle gallery
+        (or a new, empty one) of a schema this code can read.
+        """
         conn = self._c
         if existed:
             row = conn.execute("PRAGMA quick_check").fetchone()
             if not row or row[0] != "ok":
                 raise self._corrupt(f"integrity check failed: {row[0] if row else 'no answer'}")
+        # one statement, one snapshot: another process may be creating the schema now
+        version, n_objects = conn.execute(
+            "SELECT (SELECT user_version FROM pragma_user_version),"
+            " (SELECT count(*) FROM sqlite_master)").fetchone()
+        if version > schema.current_version():
+            raise SchemaTooNewError(
+                f"The gallery {self.path} was written by a newer facestyle (schema "
+                f"{version}; this version reads up to {schema.current_version()}).",
+                "Update facestyle. The file was not changed.")
+        if version == 0 and n_objects:
+            raise self._corrupt("it is a SQLite database but not a facestyle gallery",
+                                not_gallery=True)
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             log.warning("gallery journal mode is %s, not WAL", mode)
@@ -119,22 +136,16 @@ class Database:
         conn.execute("PRAGMA secure_delete=ON")
 
     def _migrate(self) -> None:
+        """Run the missing migrations, each in its own transaction with its version bump.
+
+        The version is re-read inside each transaction, so two processes opening a new or
+        old gallery at once do not both run the same step.
+        """
         conn = self._c
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         target = schema.current_version()
-        if version > target:
-            raise SchemaTooNewError(
-                f"The gallery {self.path} was written by a newer facestyle "
-                f"(schema {version}; this version reads up to {target}).",
-                "Update facestyle. The file was not changed.")
         if version == target:
             return
-        if version == 0:
-            tables = [r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")]
-            if tables:
-                raise self._corrupt("it is a SQLite database but not a facestyle gallery",
-                                    not_gallery=True)
         info = None
         if version > 0:
             info = _backups.backup_connection(conn, self.path,
@@ -144,6 +155,9 @@ class Database:
         for step in range(version, target):
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if int(conn.execute("PRAGMA user_version").fetchone()[0]) > step:
+                    conn.execute("COMMIT")  # another process did this step meanwhile
+                    continue
                 for statement in schema.MIGRATIONS[step]:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {step + 1}")

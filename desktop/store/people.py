@@ -340,12 +340,10 @@ class PeopleMixin:
         from desktop.face.matching import Matcher
 
         g = self.embeddings(model_id)
-        m = Matcher(g.embeddings, g.person_ids, g.names, g.template_ids,
-                    tau=float(self.get_setting("tau") if tau is None else tau),
-                    margin=float(self.get_setting("margin") if margin is None else margin),
-                    rule=rule, model_id=model_id)
-        m.revision = g.revision  # type: ignore[attr-defined]
-        return m
+        return Matcher(g.embeddings, g.person_ids, g.names, g.template_ids,
+                       tau=float(self.get_setting("tau") if tau is None else tau),
+                       margin=float(self.get_setting("margin") if margin is None else margin),
+                       rule=rule, model_id=model_id, revision=g.revision)
 
     @staticmethod
     def _revision(conn: sqlite3.Connection) -> int:

@@ -131,6 +131,33 @@ def switch_encoder(
     return SwitchOutcome(version, check, report)
 
 
+def fit_verifier_on_gallery(
+    gallery: Any,
+    registry: EncoderRegistry | None = None,
+    features: Features = "abs",
+    *,
+    negatives_per_positive: float = 3.0,
+    seed: int = 0,
+    save: bool = True,
+) -> VerificationHead:
+    """Fit the head on the gallery's templates of the active encoder (all same-person
+    pairs, sampled different-person pairs, balanced) and save it for that encoder.
+
+    Templates not yet re-embedded by the active encoder are left out (``data["stale"]``).
+    """
+    registry = registry or EncoderRegistry()
+    model_id = registry.active_model_id()
+    g = gallery.embeddings(model_id)
+    data = {"origin": f"gallery:{gallery.path}", "templates": len(g.person_ids),
+            "people": len(np.unique(g.person_ids)),
+            "stale": int(gallery.count_stale(model_id))}
+    head = fit_verifier(g.embeddings, g.person_ids, features, model_id,
+                        negatives_per_positive=negatives_per_positive, seed=seed, data=data)
+    if save:
+        head.save()
+    return head
+
+
 def fit_verifier_on_chips(
     dataset: ChipDataset,
     registry: EncoderRegistry | None = None,
