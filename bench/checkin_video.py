@@ -48,6 +48,7 @@ def limit_cores(n: int) -> str:
     """Pin this process to ``n`` CPUs and size thread pools to match (before torch loads)."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(n)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app sets it (desktop/__init__)
     pinned = "not pinned"
     if hasattr(os, "sched_setaffinity"):
         cpus = sorted(os.sched_getaffinity(0))[:n]
@@ -124,6 +125,8 @@ def our_pipeline(clip: Path, photos: dict[str, Path], workdir: Path,
 
     t0 = time.perf_counter()
     engine = load_engine()
+    if hasattr(engine, "warm_up"):
+        engine.warm_up()  # loads the models (lazy otherwise)
     load_s = time.perf_counter() - t0
     gallery = Gallery(workdir / "gallery.sqlite3")
     for name, photo in photos.items():

@@ -26,10 +26,10 @@ from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
 from desktop.store import NewTemplate
-from desktop.ui.checkin import pin as pin_module
 from desktop.ui.checkin.manager import PAGES
+from desktop.ui.checkin.overlay import is_unknown
 from desktop.ui.checkin.people_page import DELETE, KEEP
-from desktop.ui.checkin.pin import PinDialog, PinLock
+from desktop.ui.checkin.pin import PinDialog
 from desktop.ui.checkin.shots import check_shot
 
 pytest_plugins = ["conftest_checkin"]
@@ -68,35 +68,42 @@ def test_pin_is_set_on_first_use_and_a_wrong_pin_is_refused(make_tab, qtbot):
     assert not again.create
     unlock(qtbot, again, "1111")
     assert tab.manager is None and again.isVisible()
-    assert again.message.text().startswith("Wrong PIN. 2 tries left")
+    assert again.message.text() == "Wrong PIN. Try again."
     unlock(qtbot, again, "2468")
     qtbot.waitUntil(lambda: tab.manager is not None, timeout=5_000)
     assert tab.manager.page_keys() == [p.key for p in PAGES]
     assert tab.manager.page_keys() == ["people", "enrol", "log", "settings", "model"]
 
 
-def test_three_wrong_pins_lock_entry_for_a_while(gallery, qtbot, monkeypatch):
+def test_repeated_wrong_pins_lock_entry_for_a_while(gallery, qtbot, monkeypatch):
+    from types import SimpleNamespace
+
+    from desktop.store import preferences
+
     gallery.set_pin("9999")
-    now = [1000.0]
-    lock = PinLock(gallery, clock=lambda: now[0])
-    dialog = PinDialog(gallery, create=False, lock=lock)
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(preferences, "time", SimpleNamespace(time=lambda: now[0]))
+    dialog = PinDialog(gallery, create=False)
     qtbot.addWidget(dialog)
-    for _ in range(3):
+    for _ in range(preferences.PIN_FREE_ATTEMPTS - 1):
         unlock(qtbot, dialog, "0000")
-    assert lock.seconds_locked() == pin_module.LOCKOUT_S
+        assert dialog.message.text() == "Wrong PIN. Try again." and dialog.pin_edit.isEnabled()
+    unlock(qtbot, dialog, "0000")
+    assert dialog.seconds_locked() == preferences.PIN_FIRST_LOCK_S
     assert not dialog.pin_edit.isEnabled() and not dialog.ok_button.isEnabled()
     assert "Try again in 30 s" in dialog.message.text()
     dialog.pin_edit.setText("9999")
     dialog.submit()  # refused while locked, without even checking
     assert dialog._worker is None and dialog.result() == 0
     # The lockout survives a restart (kept in the gallery) and ends on time.
-    assert PinLock(gallery, clock=lambda: now[0]).seconds_locked() == pin_module.LOCKOUT_S
-    now[0] += pin_module.LOCKOUT_S + 1
+    again = PinDialog(gallery, create=False)
+    qtbot.addWidget(again)
+    assert again.locked and not again.pin_edit.isEnabled()
+    now[0] += preferences.PIN_FIRST_LOCK_S + 1
     dialog._update_lock()
     assert dialog.pin_edit.isEnabled()
     unlock(qtbot, dialog, "9999")
-    assert dialog.result() == 1
-    assert lock.seconds_locked() == 0 and lock.tries_left() == pin_module.MAX_TRIES
+    assert dialog.result() == 1 and gallery.pin_lockout_remaining() == 0
 
 
 def test_enrolment_through_the_dialog_then_recognised_live(make_tab, qtbot, tmp_path):
@@ -234,8 +241,7 @@ def test_enrol_an_unknown_face_from_the_live_view(make_tab, qtbot, tmp_path, gal
     clip_path = write_clip(tmp_path / "stranger.avi",
                            walking("stranger", 40, x0=150, step=2))
     tab = make_tab(source=str(clip_path), loop_files=True)
-    qtbot.waitUntil(lambda: any(f.name is None and f.d is not None for f in tab.view.faces),
-                    timeout=15_000)
+    qtbot.waitUntil(lambda: any(is_unknown(f) for f in tab.view.faces), timeout=15_000)
     face = tab.view.faces[0]
     geom = tab.view.geometry_for_frame()
     box = geom.map_box(face.box)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 from checkin_fakes import unlock
-from PySide6.QtCore import QElapsedTimer, QTimer
 
 from desktop.store import Gallery
+from desktop.ui.heartbeat import Heartbeat
 
 pytest_plugins = ["conftest_checkin"]
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
@@ -89,22 +89,9 @@ def test_ui_heartbeat_while_the_real_engine_runs(make_tab, gallery, engine, vide
                    loop_files=True)
     qtbot.waitUntil(lambda: tab.session.pipeline_running and bool(tab.view.faces),
                     timeout=60_000)
-    gaps: list[int] = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.elapsed()]
-
-    def beat():
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(beat)
     before = tab.session.pipeline.stats().frames
-    timer.start()
+    beat = Heartbeat(10).start()
     qtbot.wait(4000)
-    timer.stop()
+    beat.stop()
     assert tab.session.pipeline.stats().frames - before >= 5
-    assert max(gaps) <= 100, f"the UI thread stalled {max(gaps)} ms ({sorted(gaps)[-5:]})"
+    assert beat.max_gap_ms <= 100, f"the UI thread stalled {sorted(beat.gaps)[-5:]} ms"

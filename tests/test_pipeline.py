@@ -399,3 +399,25 @@ def test_landmarks_and_chips_only_for_faces_being_embedded():
     Player(pipeline).play([[("ann", 10 + i, 40), ("bob", 200 - i, 120)] for i in range(90)])
     assert engine.detect_calls > engine.embed_calls  # many detections embed nothing
     assert engine.landmarks.calls == engine.embed_calls
+
+
+def test_small_faces_are_looked_for_at_the_start_after_cuts_and_every_kth_scan():
+    class Detector:
+        def __init__(self, engine):
+            self.engine, self.asked = engine, []
+
+        def detect(self, image, min_face_size=None):
+            self.asked.append(min_face_size)
+            return self.engine.detect_boxes(image)
+
+    engine = FakeEngine()
+    engine.detector = Detector(engine)
+    pipeline = CheckinPipeline(engine, FakeMatcher(), clock=Clock(), settings=PipelineSettings(
+        scan_min_face=40, small_face_every=4))
+    player = Player(pipeline)
+    player.play(walk("ann", 90, step=(1, 0)))  # scans at 0, 15, ..., 75
+    assert engine.detector.asked == [40, 40]  # the first scan and the 4th after it (frame 60)
+    player.play([[("bob", 50, 60)]], bg_seed=7, bg_level=170)  # a cut: looks small at once
+    assert engine.detector.asked == [40, 40, 40]
+    with pytest.raises(ValueError):
+        PipelineSettings(small_face_every=0)

@@ -55,10 +55,9 @@ class FaceFinder:
         to look for, in pixels (None: the engine's default). With the fine API the faces
         have no landmarks or chips yet (see :meth:`complete`)."""
         if self.fine:
-            if min_face is not None:
-                detector = self.engine.detector
-                if _accepts(detector.detect, "min_face_size"):
-                    return list(detector.detect(image, min_face_size=int(min_face)))
+            detector = getattr(self.engine, "detector", None) if min_face is not None else None
+            if detector is not None and _accepts(detector.detect, "min_face_size"):
+                return list(detector.detect(image, min_face_size=int(min_face)))
             return list(self.engine.detect_boxes(image))
         if min_face is not None and _accepts(self.engine.detect, "min_face_size"):
             return list(self.engine.detect(image, min_face_size=int(min_face)))

@@ -10,9 +10,12 @@ Per frame (:meth:`CheckinPipeline.process`):
    cannot be followed is hidden until a detection finds it again.
 2. **Detect**, in two kinds, so that the costly detector rarely sees a whole frame:
 
-   * a *scan* runs the engine's ``detect`` over the whole frame, for new faces: on the
+   * a *scan* runs the engine's detector over the whole frame, for new faces: on the
      first frame, every ``scan_every`` frames, at once after a cut, and soon after a
-     track is dropped (the face turned away or moved beyond its region);
+     track is dropped (the face turned away or moved beyond its region). When
+     ``scan_min_face`` asks for faces smaller than the detector's own minimum (costly:
+     the frame is enlarged), only the first scan, scans after a cut and every
+     ``small_face_every``-th scan look that small: far faces are not about to check in;
      :class:`~desktop.face.tracking.IoUTracker` matches its faces to tracks by IoU;
    * a *refresh* re-detects one track in a region around it (``roi_grow`` face widths
      wide, scaled so the face is about ``roi_face_px`` wide: small faces are enlarged to
@@ -37,14 +40,27 @@ Per frame (:meth:`CheckinPipeline.process`):
 
 Each call returns a :class:`FrameResult` (plain data: faces with box, track id, name or
 None, d; check-in events; stage timings). :meth:`CheckinPipeline.run` is a generator over a
-:class:`~desktop.face.camera.CameraSource` for a Qt worker (``Worker(pipeline.run, source,
-latest_only=True)``); it always processes the newest frame.
+:class:`~desktop.face.camera.CameraSource` for a Qt worker; it always processes the newest
+frame. A live view wires it up like this::
+
+    source = CameraSource("0", on_state=state_signal.emit)   # or a video file, looped
+    source.start()
+    pipeline = CheckinPipeline(engine, gallery.matcher(engine.model_id),
+                               checkin_log=GalleryCheckinLog(gallery, engine.model_id))
+    worker = Worker(pipeline.run, source, latest_only=True)  # cancel= is injected
+    worker.yielded.connect(keep_latest_result)               # FrameResult
+    # a QTimer at the camera's rate draws source.latest() with the latest result's boxes;
+    # status bar: source.fps, pipeline.stats().fps, describe_device()
+    ...
+    pipeline.set_matcher(gallery.matcher(engine.model_id))   # after an enrolment
+    worker.cancel(); source.close()                          # both return promptly
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -140,6 +156,7 @@ class PipelineSettings:
     roi_face_px: int = 90  # a refresh scales its region so the face is this wide
     roi_grow: float = 1.8  # side of a refresh region, in face widths
     scan_min_face: int | None = None  # smallest face a scan looks for, px (None: engine's)
+    small_face_every: int = 4  # with scan_min_face: every k-th periodic scan looks that small
     cut_threshold: float = 20.0  # scene-change score (grey levels) that forces a scan
     iou_threshold: float = 0.3  # least IoU for a detection to continue a track
     max_missed: int = 2  # detection rounds a track survives unmatched
@@ -152,16 +169,18 @@ class PipelineSettings:
     camera: str = ""  # recorded with each check-in
 
     def __post_init__(self) -> None:
-        if min(self.scan_every, self.refresh_every, self.embed_every, self.vote_window) < 1:
-            raise ValueError("scan_every, refresh_every, embed_every and vote_window must "
-                             "be >= 1")
+        if min(self.scan_every, self.refresh_every, self.embed_every, self.vote_window,
+               self.small_face_every) < 1:
+            raise ValueError("scan_every, refresh_every, embed_every, vote_window and "
+                             "small_face_every must be >= 1")
         if self.min_votes > self.vote_window:
             raise ValueError("min_votes cannot exceed vote_window")
 
 
 @dataclass(frozen=True)
 class FaceResult:
-    """One tracked face on a frame. ``d`` (squared L2) is None until first identified."""
+    """One tracked face on a frame. ``d`` (squared L2) is None until first identified, and
+    when there is no one enrolled to compare with."""
 
     box: tuple[int, int, int, int]  # (x, y, w, h) pixels of the frame
     track_id: int
@@ -174,8 +193,11 @@ class FaceResult:
     checked_in: bool = False  # this track has checked its person in
 
     def to_json(self) -> dict:
+        """``{"box", "track", "name", "d"}``; d is null until identified, and when there was
+        no one to compare with (an empty gallery), so the line stays valid JSON."""
+        d = None if self.d is None or not math.isfinite(self.d) else round(float(self.d), 4)
         return {"box": [int(v) for v in self.box], "track": self.track_id, "name": self.name,
-                "d": None if self.d is None else round(float(self.d), 4)}
+                "d": d}
 
 
 @dataclass(frozen=True)
@@ -336,6 +358,7 @@ class CheckinPipeline:
         self._follower = MotionFollower(work_width=self.settings.flow_width)
         self._finder = FaceFinder(engine)
         self._next_scan = 0
+        self._scans_since_small = 0  # 0: the next scan looks for small faces
         self._last_index: int | None = None
         self._last_checkin: dict[object, float | None] = {}
         self._snapshots: dict[int, TrackSnapshot] = {}
@@ -369,6 +392,7 @@ class CheckinPipeline:
         self._follower.reset()
         self._snapshots.clear()
         self._next_scan = 0
+        self._scans_since_small = 0
         self._last_index = None
 
     def warm_up(self) -> None:
@@ -405,13 +429,16 @@ class CheckinPipeline:
 
     # -- the loop for a worker thread --------------------------------------------------
     def run(self, source: CameraSource, cancel: CancelToken | None = None,
-            poll: float = 0.1) -> Iterator[FrameResult]:
+            poll: float = 0.1, warm_up: bool = True) -> Iterator[FrameResult]:
         """Process the newest frame of ``source`` again and again, yielding each result,
         until the source is terminal (ended, failed, closed) or ``cancel`` is set.
 
-        Waits for frames without busy looping; while the camera is retrying it keeps
-        checking ``cancel`` every ``poll`` seconds. Does not start or close the source.
+        Loads the models first (``warm_up``), in the calling (worker) thread. Waits for
+        frames without busy looping; while the camera is retrying it keeps checking
+        ``cancel`` every ``poll`` seconds. Does not start or close the source.
         """
+        if warm_up:
+            self.warm_up()
         last = -1
         while True:
             if cancel is not None:
@@ -454,7 +481,12 @@ class CheckinPipeline:
         fresh: list[tuple[Track, Face]] = []
         refreshed = 0
         if scan:
-            faces = self._finder.scan(frame.image, s.scan_min_face)
+            # Small (far) faces cost most to look for and are not about to check in: only
+            # the first scan, scans after a cut and every small_face_every-th look for them.
+            small = cut or self._scans_since_small == 0 or (
+                self._scans_since_small >= s.small_face_every)
+            faces = self._finder.scan(frame.image, s.scan_min_face if small else None)
+            self._scans_since_small = 1 if small else self._scans_since_small + 1
             self._next_scan = idx + s.scan_every
             boxes = np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
             fresh = list(zip(self._tracker.update(boxes, idx, now_scene), faces, strict=True))
@@ -579,7 +611,8 @@ class CheckinPipeline:
     def _face_result(self, track: Track, detected: bool) -> FaceResult:
         label = track.label
         key = label.person_id if label.person_id is not None else label.name
-        return FaceResult(track.box_int, track.id, label.name, label.d, label.person_id,
+        d = label.d if label.d is not None and math.isfinite(label.d) else None
+        return FaceResult(track.box_int, track.id, label.name, d, label.person_id,
                           label.support, label.probability, detected,
                           key in track.checked_in)
 

@@ -55,6 +55,7 @@ from desktop.ui.checkin.enrol_work import (
     examine_photos,
 )
 from desktop.ui.checkin.images import to_icon, to_qimage
+from desktop.ui.checkin.pin import error_label
 from desktop.ui.qthreading import Worker
 
 log = logging.getLogger(__name__)
@@ -193,9 +194,7 @@ class EnrolDialog(QDialog):
         columns.addLayout(left)
         columns.addLayout(right, 1)
 
-        self.error_label = QLabel(objectName="enrolError")
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #b3261e;")
+        self.error_label = error_label("enrolError")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                         | QDialogButtonBox.StandardButton.Cancel)
         self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)

@@ -13,10 +13,12 @@ Threads (the UI thread never waits on a camera or a model):
 
 The torch work runs with ``inference_threads()`` intra-op threads (all cores but one), so
 one core stays free for the UI and video decoding on a small machine. Between its native
-calls the pipeline runs Python code (tracking, landmarks, voting) that holds the GIL; with
-Python's default 5 ms switch interval the UI thread then waited up to 225 ms for it
-(measured on 2 busy cores with the real engine on the faces-dev clip), with 1 ms at most
-50 ms, so the session lowers the interval to :data:`GIL_SWITCH_S`.
+calls the pipeline runs Python code (tracking, landmarks, voting) that holds the GIL, so
+the session lowers Python's thread switch interval to :data:`GIL_SWITCH_S` and the UI
+thread gets the GIL back quickly (``bench/checkin_ui_heartbeat.py`` measures it: with
+spinning OpenMP threads on 2 busy cores the worst UI gap was 225 ms at the default 5 ms
+and 50 ms at 1 ms; with ``OMP_WAIT_POLICY=PASSIVE``, set by ``desktop/__init__.py``, both
+stay under ~80 ms).
 
 Source faults are handled in two layers: a camera that fails or disappears is retried by
 CameraSource itself (state ``retrying``, with its own backoff); a source that is over
@@ -65,6 +67,8 @@ REPLAY_DELAY_S = 3.0
 #: Backoff for a source that failed for good (e.g. a missing file): first and largest delay.
 REOPEN_FIRST_S = 2.0
 REOPEN_MAX_S = 60.0
+#: Longest pause before restarting a pipeline loop that keeps failing, in seconds.
+RESTART_MAX_S = 30.0
 
 
 #: Python's thread switch interval while a live session runs, in seconds (default 0.005).
@@ -125,12 +129,13 @@ def _limit_torch_threads() -> None:
 
 
 def engine_device(engine: Any) -> str:
-    """A short description of where the engine runs ("CPU", "cuda:0", ...)."""
-    for name in ("device_description", "device"):
-        value = getattr(engine, name, None)
-        if value is not None and not callable(value):
-            text = str(value)
-            return "CPU" if text == "cpu" else text
+    """Where the engine's encoder runs: "CPU" or "GPU cuda:0" (engines without a device
+    attribute, such as test fakes, run on the CPU)."""
+    for holder in (engine, getattr(engine, "embedder", None)):
+        device = getattr(holder, "device", None)
+        if device is not None and not callable(device):
+            text = str(device)
+            return "CPU" if text == "cpu" else f"GPU {text}"
     return "CPU"
 
 
@@ -185,6 +190,7 @@ class LiveSession(QObject):
         self._matcher_again = False
         self._want_pipeline = False
         self._paused = 0
+        self._errors_in_a_row = 0
         self._closed = False
         self._reopen_failures = 0
         self.reopen_at: float | None = None
@@ -416,10 +422,12 @@ class LiveSession(QObject):
 
     def _on_result(self, result: FrameResult) -> None:
         self.latest_result = result
+        self._errors_in_a_row = 0
         self.result.emit(result)
 
     def _on_pipeline_error(self, exc: BaseException) -> None:
         log.error("the check-in pipeline failed: %s", exc, exc_info=exc)
+        self._errors_in_a_row += 1
         self.pipeline_error.emit(exc)
 
     def _on_worker_finished(self) -> None:
@@ -429,8 +437,11 @@ class LiveSession(QObject):
         self._worker = None
         camera = self.camera
         if camera is not None and not camera.state.terminal and not self._closed:
-            # The camera still runs (a switch, or an error in the loop): run again.
-            QTimer.singleShot(0 if self._paused else 200, self._restart_pipeline)
+            # The camera still runs (a switch, or an error in the loop): run again, after
+            # a growing pause when the loop keeps failing.
+            errors = self._errors_in_a_row
+            delay = 0 if not errors else min(RESTART_MAX_S, 0.2 * 2 ** (errors - 1))
+            QTimer.singleShot(int(delay * 1000), self._restart_pipeline)
 
     def wait_pipeline(self, timeout: float) -> bool:
         """Wait (at most ``timeout`` s) until the pipeline's worker has returned."""

@@ -43,16 +43,27 @@ def d_tooltip(tau: float, margin: float | None = None) -> str:
     return text
 
 
+def identified(face: FaceResult) -> bool:
+    """True once the face's track has been through the matcher at least once (its d is
+    None while no one is enrolled)."""
+    return face.votes > 0 or face.d is not None
+
+
+def is_unknown(face: FaceResult) -> bool:
+    """Identified, and no one's name was given."""
+    return face.name is None and identified(face)
+
+
 def face_title(face: FaceResult) -> str:
     if face.name is not None:
         return face.name
-    return "Unknown" if face.d is not None else "Identifying…"
+    return "Unknown" if identified(face) else "Identifying…"
 
 
 def face_colour(face: FaceResult) -> QColor:
     if face.name is not None:
         return KNOWN
-    return UNKNOWN if face.d is not None else PENDING
+    return UNKNOWN if identified(face) else PENDING
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,14 @@ The PIN itself is never stored: the gallery keeps a salted scrypt hash
 in a :class:`~desktop.ui.qthreading.Worker` and the video never stutters while a PIN is
 checked.
 
-Lockout: after :data:`MAX_TRIES` wrong PINs in a row, PIN entry is refused for
-:data:`LOCKOUT_S` seconds, doubling with each further lockout up to
-:data:`LOCKOUT_MAX_S`. The state lives in the gallery's settings (``_pin_lockout``), so
-restarting the app does not reset it; a right PIN does.
+The lockout is the gallery's (:meth:`Gallery.verify_pin`): after a few wrong PINs in a row
+PIN entry is refused for a while (30 s, doubling), counted in the database so restarting
+the app does not reset it. The dialog shows the countdown and disables entry meanwhile.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,52 +28,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.store.errors import PinError
+from desktop.store.errors import PinError, PinLockedError
 from desktop.store.pin import MIN_PIN_LENGTH, validate_pin
 from desktop.ui.qthreading import Worker
 
-MAX_TRIES = 3
-LOCKOUT_S = 30.0
-LOCKOUT_MAX_S = 300.0
-_KEY = "_pin_lockout"
+ERROR_RED = "#b3261e"
 
 
-class PinLock:
-    """Counts wrong PINs and locks entry for a while (state kept in the gallery)."""
+def new_pin_problem(pin: str, again: str) -> str | None:
+    """Why a new PIN typed twice cannot be used (too short, too long, the two differ), or
+    None when it can."""
+    try:
+        validate_pin(pin)
+    except PinError as exc:
+        return exc.message
+    if pin != again:
+        return "The two PINs differ. Type the same PIN twice."
+    return None
 
-    def __init__(self, gallery: Any, clock: Callable[[], float] = time.time) -> None:
-        self.gallery = gallery
-        self.clock = clock
 
-    def _state(self) -> dict[str, float]:
-        value = self.gallery.get_setting(_KEY, None)
-        return dict(value) if isinstance(value, dict) else {}
-
-    def seconds_locked(self) -> float:
-        """Seconds until PIN entry is allowed again (0 when it is)."""
-        until = float(self._state().get("until", 0.0))
-        return max(0.0, until - self.clock())
-
-    def tries_left(self) -> int:
-        return max(0, MAX_TRIES - int(self._state().get("failures", 0)))
-
-    def failure(self) -> float:
-        """Count a wrong PIN; returns the lockout it starts, in seconds (0: none yet)."""
-        state = self._state()
-        failures = int(state.get("failures", 0)) + 1
-        lockouts = int(state.get("lockouts", 0))
-        locked = 0.0
-        if failures >= MAX_TRIES:
-            locked = min(LOCKOUT_MAX_S, LOCKOUT_S * 2 ** lockouts)
-            state["until"] = self.clock() + locked
-            lockouts += 1
-            failures = 0
-        state.update(failures=failures, lockouts=lockouts)
-        self.gallery.set_setting(_KEY, state)
-        return locked
-
-    def success(self) -> None:
-        self.gallery.set_setting(_KEY, None)
+def error_label(name: str) -> QLabel:
+    """A red, wrapping label for a dialog's problems."""
+    label = QLabel(objectName=name)
+    label.setWordWrap(True)
+    label.setStyleSheet(f"color: {ERROR_RED};")
+    return label
 
 
 class PinDialog(QDialog):
@@ -86,11 +63,10 @@ class PinDialog(QDialog):
     """
 
     def __init__(self, gallery: Any, *, create: bool, reason: str = "",
-                 parent: QWidget | None = None, lock: PinLock | None = None) -> None:
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.gallery = gallery
         self.create = create
-        self.lock = lock or PinLock(gallery)
         self.setObjectName("pinDialog")
         self.setWindowTitle("Set the manager PIN" if create else "Manager PIN")
         self.setModal(True)
@@ -114,9 +90,7 @@ class PinDialog(QDialog):
             form.addRow("Again", self.confirm_edit)
         else:
             self.confirm_edit.hide()
-        self.message = QLabel(objectName="pinMessage")
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #b3261e;")
+        self.message = error_label("pinMessage")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                         | QDialogButtonBox.StandardButton.Cancel)
         self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -143,7 +117,7 @@ class PinDialog(QDialog):
         if self.create:
             self._set_pin(pin, self.confirm_edit.text())
             return
-        if self.lock.seconds_locked() > 0:
+        if self.seconds_locked() > 0:
             self._update_lock()
             return
         if not pin:
@@ -156,15 +130,12 @@ class PinDialog(QDialog):
         self._worker.start()
 
     def _set_pin(self, pin: str, again: str) -> None:
-        try:
-            validate_pin(pin)
-        except PinError as exc:
-            self.message.setText(exc.message)
-            return
-        if pin != again:
-            self.message.setText("The two PINs differ. Type the same PIN twice.")
-            self.confirm_edit.clear()
-            self.confirm_edit.setFocus()
+        problem = new_pin_problem(pin, again)
+        if problem is not None:
+            self.message.setText(problem)
+            if pin != again:
+                self.confirm_edit.clear()
+                self.confirm_edit.setFocus()
             return
         self._busy("Saving…")
         self._worker = Worker(self.gallery.set_pin, pin)
@@ -180,36 +151,39 @@ class PinDialog(QDialog):
 
     def _idle(self) -> None:
         self._worker = None
-        self.message.setStyleSheet("color: #b3261e;")
+        self.message.setStyleSheet(f"color: {ERROR_RED};")
         self.ok_button.setEnabled(True)
         self.pin_edit.setEnabled(True)
 
     def _on_verified(self, ok: bool) -> None:
         self._idle()
         if ok:
-            self.lock.success()
             self._done()
             return
-        locked = self.lock.failure()
         self.pin_edit.clear()
         self.pin_edit.setFocus()
-        if locked:
+        if self.seconds_locked() > 0:
             self._update_lock()
         else:
-            left = self.lock.tries_left()
-            self.message.setText(f"Wrong PIN. {left} {'try' if left == 1 else 'tries'} left "
-                                 "before a short lockout.")
+            self.message.setText("Wrong PIN. Try again.")
 
     def _on_error(self, exc: BaseException) -> None:
         self._idle()
+        if isinstance(exc, PinLockedError):
+            self._update_lock()
+            return
         self.message.setText(getattr(exc, "message", None) or f"Could not check the PIN: {exc}")
+
+    def seconds_locked(self) -> float:
+        """Seconds until the gallery accepts a PIN again (0: now)."""
+        return float(self.gallery.pin_lockout_remaining())
 
     def _done(self) -> None:
         self._worker = None
         self.accept()
 
     def _update_lock(self) -> None:
-        left = self.lock.seconds_locked()
+        left = self.seconds_locked()
         if left > 0:
             self.pin_edit.setEnabled(False)
             self.ok_button.setEnabled(False)
@@ -226,7 +200,7 @@ class PinDialog(QDialog):
 
     @property
     def locked(self) -> bool:
-        return self.lock.seconds_locked() > 0
+        return self.seconds_locked() > 0
 
 
 class ManagerGate:

@@ -28,10 +28,9 @@ from PySide6.QtWidgets import (
 from desktop.errors import FacestyleError
 from desktop.face.types import DEFAULT_TAU
 from desktop.resources import default as default_setting
-from desktop.store.errors import PinError
-from desktop.store.pin import validate_pin
 from desktop.ui.checkin.context import ManagerContext
 from desktop.ui.checkin.page_common import page_layout
+from desktop.ui.checkin.pin import error_label, new_pin_problem
 from desktop.ui.qthreading import Worker
 
 TAU_EXPLAINED = (
@@ -43,6 +42,20 @@ TAU_EXPLAINED = (
 MARGIN_EXPLAINED = (
     "The nearest other person must be at least this much further away than the named one; "
     "otherwise the face stays \"Unknown\". It guards against look-alikes. 0 turns it off.")
+
+
+SPIN_WIDTH = 130
+
+
+def _spin(name: str, lo: float, hi: float, step: float, decimals: int,
+          suffix: str = "") -> QDoubleSpinBox:
+    spin = QDoubleSpinBox(objectName=name)
+    spin.setRange(lo, hi)
+    spin.setSingleStep(step)
+    spin.setDecimals(decimals)
+    spin.setSuffix(suffix)
+    spin.setFixedWidth(SPIN_WIDTH)
+    return spin
 
 
 def _note(text: str) -> QLabel:
@@ -61,40 +74,29 @@ class SettingsPage(QWidget):
 
         recog = QGroupBox("Recognition")
         form = QFormLayout(recog)
-        self.tau_spin = QDoubleSpinBox(objectName="settingsTau")
-        self.tau_spin.setRange(0.05, 1.0)
-        self.tau_spin.setSingleStep(0.01)
-        self.tau_spin.setDecimals(2)
+        self.tau_spin = _spin("settingsTau", 0.05, 1.0, 0.01, 2)
         self.tau_equiv = QLabel(objectName="settingsTauEquivalent")
         tau_row = QHBoxLayout()
         tau_row.addWidget(self.tau_spin)
         tau_row.addWidget(self.tau_equiv, 1)
         form.addRow("Threshold tau (d)", tau_row)
         form.addRow("", _note(TAU_EXPLAINED.format(default=DEFAULT_TAU)))
-        self.margin_spin = QDoubleSpinBox(objectName="settingsMargin")
-        self.margin_spin.setRange(0.0, 0.3)
-        self.margin_spin.setSingleStep(0.01)
-        self.margin_spin.setDecimals(2)
+        self.margin_spin = _spin("settingsMargin", 0.0, 0.3, 0.01, 2)
         form.addRow("Margin (d)", self.margin_spin)
         form.addRow("", _note(MARGIN_EXPLAINED))
         self.tau_spin.valueChanged.connect(self._update_equivalent)
 
-        for spin in (self.tau_spin, self.margin_spin):
-            spin.setFixedWidth(110)
 
         checkin = QGroupBox("Check-ins")
         cform = QFormLayout(checkin)
-        self.cooldown_spin = QDoubleSpinBox(objectName="settingsCooldown")
-        self.cooldown_spin.setRange(0.0, 72.0)
-        self.cooldown_spin.setSingleStep(0.5)
-        self.cooldown_spin.setDecimals(1)
-        self.cooldown_spin.setSuffix(" h")
+        self.cooldown_spin = _spin("settingsCooldown", 0.0, 72.0, 0.5, 1, " h")
         cform.addRow("Cooldown", self.cooldown_spin)
         cform.addRow("", _note("A person is checked in at most once in this time, however "
                                "often they pass the camera."))
         self.retention_spin = QSpinBox(objectName="settingsRetention")
         self.retention_spin.setRange(0, 36500)
         self.retention_spin.setSuffix(" days")
+        self.retention_spin.setFixedWidth(SPIN_WIDTH)
         self.retention_spin.setSpecialValueText("keep forever")
         self.apply_retention_button = QPushButton("Apply now", objectName="settingsApplyRetention")
         self.apply_retention_button.clicked.connect(self.apply_retention_now)
@@ -105,8 +107,6 @@ class SettingsPage(QWidget):
         cform.addRow("Keep the log for", rrow)
         cform.addRow("", _note("Older check-ins are deleted automatically once a day."))
 
-        for spin in (self.cooldown_spin, self.retention_spin):
-            spin.setFixedWidth(140)
 
         camera = QGroupBox("Camera")
         camrow = QHBoxLayout(camera)
@@ -218,8 +218,7 @@ class ChangePinDialog(QDialog):
         form.addRow("Current PIN", self.current_edit)
         form.addRow("New PIN", self.new_edit)
         form.addRow("Again", self.again_edit)
-        self.message = QLabel()
-        self.message.setStyleSheet("color: #b3261e;")
+        self.message = error_label("changePinMessage")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                         | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.submit)
@@ -233,14 +232,10 @@ class ChangePinDialog(QDialog):
     def submit(self) -> None:
         if self._worker is not None:
             return
-        new, again = self.new_edit.text(), self.again_edit.text()
-        try:
-            validate_pin(new)
-        except PinError as exc:
-            self.message.setText(exc.message)
-            return
-        if new != again:
-            self.message.setText("The two new PINs differ.")
+        new = self.new_edit.text()
+        problem = new_pin_problem(new, self.again_edit.text())
+        if problem is not None:
+            self.message.setText(problem)
             return
         self.message.setText("Saving…")
         self._worker = Worker(self.gallery.set_pin, new, current_pin=self.current_edit.text())

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QGridLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QRadioButton,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.face.camera import is_stream_url, parse_source
+from desktop.ui.checkin.pin import error_label
 
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg);;All files (*)"
 
@@ -75,8 +75,7 @@ class SourceDialog(QDialog):
         grid.addWidget(self.url_radio, 2, 0)
         grid.addWidget(self.url_edit, 2, 1, 1, 2)
         grid.setColumnStretch(1, 1)
-        self.message = QLabel()
-        self.message.setStyleSheet("color: #b3261e;")
+        self.message = error_label("sourceMessage")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self._accept)

@@ -20,7 +20,13 @@ from desktop.face.pipeline import FaceResult, FrameResult
 from desktop.face.types import DEFAULT_TAU
 from desktop.ui.checkin.banners import SourceBanner, WelcomeBanner
 from desktop.ui.checkin.images import wrap_rgb
-from desktop.ui.checkin.overlay import FaceHit, FrameGeometry, d_tooltip, draw_faces
+from desktop.ui.checkin.overlay import (
+    FaceHit,
+    FrameGeometry,
+    d_tooltip,
+    draw_faces,
+    is_unknown,
+)
 
 BACKGROUND = QColor("#16181b")
 
@@ -173,7 +179,7 @@ class VideoView(QWidget):
         """The menu a right click at ``pos`` opens (built separately for tests)."""
         menu = QMenu(self)
         face = self.face_at(pos)
-        if face is not None and face.name is None and face.d is not None:
+        if face is not None and is_unknown(face):
             action = menu.addAction("Enrol this person…")
             action.setEnabled(self.can_enrol)
             action.triggered.connect(lambda: self.enrol_requested.emit(face.track_id))
