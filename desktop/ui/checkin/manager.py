@@ -48,7 +48,7 @@ PAGES: tuple[PageSpec, ...] = (
              "Who came, when"),
     PageSpec("settings", "Settings", "desktop.ui.checkin.settings_page:SettingsPage",
              "Threshold, cooldown, retention"),
-    PageSpec("model", "Model", "desktop.ui.checkin.model_page:ModelPage",
+    PageSpec("model", "Model", "desktop.ui.checkin.model:ModelPage",
              "Encoder and decision rule"),
 )
 
