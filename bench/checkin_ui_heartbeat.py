@@ -9,7 +9,7 @@ one-shot, and measures a 10 ms QTimer heartbeat on the UI thread: the gaps betwe
 pipeline's frames per second. Each configuration runs in its own process:
 
 * ``reference``: Python's default thread switch interval (5 ms), as before the tab set it;
-* ``ours``: the interval the live session uses (``desktop.ui.checkin.live.GIL_SWITCH_S``).
+* ``ours``: the interval the live session uses (``desktop.ui.torch_runtime.GIL_SWITCH_S``).
 
 Figures depend heavily on what else the machine runs; compare the two lines of one run.
 """
@@ -37,11 +37,11 @@ def measure(video: Path, seconds: float, switch_s: float) -> dict:
     from desktop.face.api import FaceEngine
     from desktop.store import Gallery
     from desktop.store.enrol import enrol_from_images
+    from desktop.ui import torch_runtime
     from desktop.ui.app import create_app
-    from desktop.ui.checkin import live
     from desktop.ui.heartbeat import Heartbeat
 
-    live.GIL_SWITCH_S = switch_s
+    torch_runtime.GIL_SWITCH_S = switch_s
     engine = FaceEngine().warm_up()
     with Gallery() as gallery:
         for name, photo in (("Lin-Manuel Miranda", "lin-manuel-miranda.png"),
@@ -93,7 +93,7 @@ def main() -> int:
     if not args.video.is_file():
         print(f"no video at {args.video}; pass --video", file=sys.stderr)
         return 2
-    from desktop.ui.checkin.live import GIL_SWITCH_S
+    from desktop.ui.torch_runtime import GIL_SWITCH_S
 
     print(f"UI heartbeat (10 ms timer) while the Check-in tab runs on {args.video.name}, "
           f"{args.seconds:g} s each, {os.cpu_count()} CPUs")

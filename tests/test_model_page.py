@@ -34,7 +34,6 @@ from desktop.ui.checkin.context import ManagerContext
 from desktop.ui.checkin.live import LiveSession
 from desktop.ui.checkin.manager import PAGES, ManagerDialog
 from desktop.ui.checkin.model import ModelPage
-from desktop.ui.checkin.model.service import live_decision_rule
 from desktop.ui.qthreading import shutdown_workers
 
 pytest_plugins = ["conftest_checkin"]
@@ -390,7 +389,7 @@ def test_the_head_is_trained_from_the_page_and_the_rule_switched(registry, model
     qtbot.waitUntil(lambda: idle(page), timeout=10_000)
     assert registry.rule() == "verifier"
     assert rule.rule_message.kind == "ok" and "verifier-chi2" in rule.rule_message.text()
-    assert isinstance(live_decision_rule(registry, 0.36), VerifierRule)
+    assert isinstance(registry.decision_rule(0.36, strict=False), VerifierRule)
     qtbot.waitUntil(lambda: page.overview_tab.rule_name.text().startswith(
         "Verification head: same person when p ≥ 0.50"), timeout=5_000)
     assert "(in use)" in page.overview_tab.table.horizontalHeaderItem(2).text()
@@ -398,7 +397,7 @@ def test_the_head_is_trained_from_the_page_and_the_rule_switched(registry, model
     rule.threshold_radio.click()
     qtbot.waitUntil(lambda: idle(page), timeout=10_000)
     assert registry.rule() == "threshold"
-    assert type(live_decision_rule(registry, 0.36)).__name__ == "ThresholdRule"
+    assert type(registry.decision_rule(0.36, strict=False)).__name__ == "ThresholdRule"
 
 
 def test_the_roc_is_exported_as_png(registry, model_gallery, open_page, qtbot, tmp_path):
@@ -425,14 +424,14 @@ def test_rule_figures_and_the_live_rule_without_qt(registry, tmp_path):
     assert fig.same_pairs == 3 and fig.different_pairs == 3 and fig.people == 3
     assert fig.threshold.accuracy == 1.0 and fig.threshold.roc_auc == 1.0
     assert fig.head is None
-    rule = live_decision_rule(registry, 0.3)
+    rule = registry.decision_rule(0.3, strict=False)
     assert rule.accept(0.2, emb[0], emb[3])[0] and not rule.accept(0.4, emb[0], emb[1])[0]
     # the head chosen, but none for the live engine's encoder: the threshold decides
     head = fit_verifier(emb, labels, "abs", BUILTIN)
     head.save()
     registry.set_rule("verifier")
-    assert isinstance(live_decision_rule(registry, 0.3), VerifierRule)
-    fallback = live_decision_rule(registry, 0.3, model_id="another@1234")
+    assert isinstance(registry.decision_rule(0.3, strict=False), VerifierRule)
+    fallback = registry.decision_rule(0.3, model_id="another@1234", strict=False)
     assert type(fallback).__name__ == "ThresholdRule" and fallback.tau == 0.3
 
 

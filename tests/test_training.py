@@ -233,3 +233,18 @@ def test_gallery_people_with_two_templates_become_identities():
             axis=(1, 2, 3)))[0]
         assert errors.min() < 8
     assert data.origin.startswith("gallery:")
+
+
+def test_people_who_share_a_name_stay_separate_identities():
+    from desktop.face.training.data import dataset_from_gallery
+    from desktop.store import Gallery, NewTemplate
+
+    faces = synthetic_faces(3, 2, 150, seed=3)
+    with Gallery() as gallery:
+        for k, name in enumerate(["Sam", "Sam", "Kim"]):
+            own = faces.chips[faces.labels == k]
+            gallery.enrol(name, [NewTemplate(c, np.zeros(128, np.float32), "m") for c in own],
+                          allow_duplicate_name=True)
+        data = dataset_from_gallery(gallery)
+    assert len(data.names) == 3 and "Kim" in data.names
+    assert sorted(data.counts().values()) == [2, 2, 2]

@@ -120,6 +120,21 @@ def test_rule_for_the_matcher_returns_decision_and_probability():
     assert rule.name == "verifier-abs"
 
 
+def test_matches_carry_the_heads_probability_and_none_under_the_threshold():
+    from desktop.face.matching import Matcher
+
+    emb, labels = clustered(people=4, per=3)
+    names = {int(i): f"person {i}" for i in range(4)}
+    head = fit_verifier(emb.astype(np.float32), labels, "abs", "m")
+    with_head = Matcher(emb, labels, names, rule=VerifierRule(head))
+    match = with_head.identify_one(emb[0] + 0.001)
+    assert match.accepted and match.name == "person 0"
+    assert match.probability is not None and 0.5 <= match.probability <= 1.0
+    assert match.probability == match.score
+    plain = Matcher(emb, labels, names).identify_one(emb[0] + 0.001)
+    assert plain.accepted and plain.probability is None
+
+
 def test_held_out_people_estimate_is_reported():
     emb, labels = clustered(people=12, per=4)
     head = fit_verifier(emb, labels, "abs")

@@ -426,16 +426,29 @@ class EncoderRegistry:
         return FaceEngine(encoder=encoder, model_id=version.model_id, device=str(device),
                           **options)
 
-    def decision_rule(self, tau: float = DEFAULT_TAU):
-        """The Matcher's rule in use: ``ThresholdRule(tau)``, or the verification head of
-        the active encoder when the rule is ``verifier`` (an error if it has none)."""
-        if self.rule() == "verifier":
-            from desktop.face.verifier import VerifierRule, load_verifier
+    def decision_rule(self, tau: float = DEFAULT_TAU, model_id: str | None = None, *,
+                      strict: bool = True):
+        """The Matcher's rule in use: ``ThresholdRule(tau)``, or the verification head
+        trained for ``model_id`` (default: the active encoder) when the rule is
+        ``verifier``.
 
-            return VerifierRule(load_verifier(model_id=self.active_model_id()))
+        A head judges only descriptors of its own encoder. When it is missing or damaged,
+        ``strict`` raises; otherwise (the live check-in) the threshold decides, with a
+        logged warning, so recognition never stops over a missing head.
+        """
         from desktop.face.matching import ThresholdRule
 
-        return ThresholdRule(tau)
+        if self.rule() != "verifier":
+            return ThresholdRule(tau)
+        from desktop.face.verifier import VerifierRule, load_verifier
+
+        try:
+            return VerifierRule(load_verifier(model_id=model_id or self.active_model_id()))
+        except FacestyleError as exc:
+            if strict:
+                raise
+            log.warning("using the threshold rule: %s", exc.message)
+            return ThresholdRule(tau)
 
     def rule(self) -> str:
         """The decision rule in use: ``threshold`` (d <= tau) or ``verifier`` (the head)."""

@@ -84,7 +84,9 @@ class DecisionRule(Protocol):
     ``name`` is recorded on every check-in ("which rule decided"). ``accept`` gets the
     exact squared distance d, the query descriptor and the nearest template's descriptor
     (both raw float32 (128,)) and returns ``(accepted, score)`` where ``score`` is the
-    rule's own confidence (higher means surer it is the same person).
+    rule's own confidence (higher means surer it is the same person). A rule whose score
+    is a probability in [0, 1] may set the optional attribute ``probabilistic = True``;
+    matches then carry it as ``probability`` and the UI shows it as p.
 
     The threshold rule below is the default; a learned verification head (logistic
     regression on |f_i - f_j|) plugs in by implementing this protocol.
@@ -101,6 +103,7 @@ class ThresholdRule:
     """Accept when d <= tau (dlib's rule: tau = 0.6^2 = 0.36). Score is ``tau - d``."""
 
     tau: float = DEFAULT_TAU
+    probabilistic = False  # its score, tau - d, is not a probability
 
     @property
     def name(self) -> str:
@@ -129,6 +132,8 @@ class Match:
         nearest_id / nearest_name: the nearest person even when not accepted (None: empty).
         second_id / second_name: the nearest other person (None when there is none).
         template_id: the nearest person's best template (its database id, or its row).
+        probability: P(same person) from a probabilistic rule (the verification head);
+            None under the plain threshold.
     """
 
     person_id: int | None
@@ -144,6 +149,8 @@ class Match:
     second_id: int | None
     second_name: str | None
     template_id: int | None
+
+    probability: float | None = None
 
     @property
     def margin(self) -> float:
@@ -450,4 +457,5 @@ class Matcher:
             second_id=pid2,
             second_name=name2,
             template_id=int(self._tid[row1]),
+            probability=float(score) if getattr(self.rule, "probabilistic", False) else None,
         )

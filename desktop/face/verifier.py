@@ -286,6 +286,8 @@ class VerifierRule:
     ``accept(d, query, template)`` returns ``(y_hat >= threshold, y_hat)``; the UI shows
     y_hat where it shows d."""
 
+    probabilistic = True
+
     def __init__(self, head: VerificationHead, threshold: float | None = None) -> None:
         self.head = head
         self.threshold = head.threshold if threshold is None else float(threshold)

@@ -368,7 +368,7 @@ class CheckinTab(QWidget):
         elif self._reembedding:
             text = "Updating the gallery for the new encoder…"
         elif s.paused:
-            text = "Recognition paused while enrolling"
+            text = f"Recognition paused while {s.pause_reason}"
         elif self.gallery is None and self.gallery_error is not None:
             text = "No gallery: faces are shown without names"
         elif self.gallery is not None and s.people == 0 and s.pipeline is not None:

@@ -16,6 +16,7 @@ The held-out split is *by identity*: no held-out person is ever trained on.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -374,7 +375,10 @@ def dataset_from_gallery(gallery, min_images: int = MIN_IMAGES_PER_IDENTITY) -> 
     """
     from desktop.store.chips import decode_chip
 
-    names = {p.id: p.name for p in gallery.people()}
+    people = gallery.people()
+    taken = collections.Counter(p.name for p in people)
+    # one identity per person: two people who share a display name stay apart
+    names = {p.id: p.name if taken[p.name] == 1 else f"{p.name} #{p.id}" for p in people}
     identities: dict[str, list[np.ndarray]] = {name: [] for name in names.values()}
     sources: dict[str, list[str]] = {name: [] for name in names.values()}
     skipped: list[SkippedImage] = []

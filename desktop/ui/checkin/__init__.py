@@ -6,7 +6,7 @@
 * :mod:`.video_view`, :mod:`.overlay`, :mod:`.banners`, :mod:`.side_panel`: what the
   receptionist sees;
 * :mod:`.pin`, :mod:`.manager` and its pages (:mod:`.people_page`, :mod:`.enrol_page`,
-  :mod:`.log_page`, :mod:`.settings_page`, :mod:`.model_page`), :mod:`.enrol_dialog`:
+  :mod:`.log_page`, :mod:`.settings_page`, :mod:`.model`), :mod:`.enrol_dialog`:
   what the manager uses;
 * :mod:`.startup`: a damaged gallery (restore a backup) and re-embedding stale templates.
 """

@@ -11,10 +11,10 @@ Threads (the UI thread never waits on a camera or a model):
   travel on their own signal, so coalescing results never drops one;
 * building a matcher (reading every template) also runs in a Worker.
 
-The torch work runs with ``inference_threads()`` intra-op threads (all cores but one), so
-one core stays free for the UI and video decoding on a small machine. Between its native
+The torch work runs with all cores but one (:mod:`desktop.ui.torch_runtime`), so one
+core stays free for the UI and video decoding on a small machine. Between its native
 calls the pipeline runs Python code (tracking, landmarks, voting) that holds the GIL, so
-the session lowers Python's thread switch interval to :data:`GIL_SWITCH_S` and the UI
+the session lowers Python's thread switch interval to 1 ms and the UI
 thread gets the GIL back quickly (``bench/checkin_ui_heartbeat.py`` measures it: with
 spinning OpenMP threads on 2 busy cores the worst UI gap was 225 ms at the default 5 ms
 and 50 ms at 1 ms; with ``OMP_WAIT_POLICY=PASSIVE``, set by ``desktop/__init__.py``, both
@@ -29,8 +29,6 @@ that cannot be opened is tried again with a growing delay). No fault ends the se
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -57,6 +55,7 @@ from desktop.face.pipeline import (
 )
 from desktop.face.types import DEFAULT_TAU, FaceEngineLike
 from desktop.ui.qthreading import Worker
+from desktop.ui.torch_runtime import responsive_gil
 
 log = logging.getLogger(__name__)
 
@@ -71,32 +70,27 @@ REOPEN_MAX_S = 60.0
 RESTART_MAX_S = 30.0
 
 
-#: Python's thread switch interval while a live session runs, in seconds (default 0.005).
-GIL_SWITCH_S = 0.001
-
-
-def responsive_gil() -> None:
-    """Let the UI thread take the GIL back within about a millisecond (never raises the
-    interval if someone set it lower)."""
-    if sys.getswitchinterval() > GIL_SWITCH_S:
-        sys.setswitchinterval(GIL_SWITCH_S)
-
-
-def inference_threads() -> int:
-    """Intra-op threads for torch in the pipeline: every core but one (at least one)."""
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
 def default_engine_factory() -> FaceEngineLike:
-    """The app's face engine, ``desktop.face.api.FaceEngine()`` (models load lazily)."""
+    """The app's face engine with the active encoder version (dlib's own, or the
+    fine-tuned one a manager activated); models load lazily."""
     try:
-        from desktop.face.api import FaceEngine
+        from desktop.face.encoder_versions import EncoderRegistry
     except ImportError as exc:
         raise FacestyleError(
             "The face engine is not available in this build.",
             "Recognition is off; the video still shows. Install the complete facestyle "
             "package to recognise faces.") from exc
-    return FaceEngine()
+    return EncoderRegistry().build_engine()
+
+
+def build_matcher(gallery: Any, model_id: str, tau: float, margin: float) -> Any:
+    """The gallery's matcher for ``model_id`` with the decision rule the manager chose
+    (the threshold, or that encoder's verification head; the threshold when the head is
+    missing). Runs in a worker: it reads the database and the head's file."""
+    from desktop.face.encoder_versions import EncoderRegistry
+
+    rule = EncoderRegistry().decision_rule(tau, model_id, strict=False)
+    return gallery.matcher(model_id, tau=tau, margin=margin, rule=rule)
 
 
 def load_engine(factory: EngineFactory) -> Iterator[str]:
@@ -119,13 +113,9 @@ def load_engine(factory: EngineFactory) -> Iterator[str]:
 
 
 def _limit_torch_threads() -> None:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return
-    n = inference_threads()
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+    from desktop.ui.torch_runtime import share_cores_with_ui
+
+    share_cores_with_ui()
 
 
 def engine_device(engine: Any) -> str:
@@ -189,7 +179,7 @@ class LiveSession(QObject):
         self._matcher_worker: Worker | None = None
         self._matcher_again = False
         self._want_pipeline = False
-        self._paused = 0
+        self._pause_reasons: list[str] = []
         self._errors_in_a_row = 0
         self._closed = False
         self._reopen_failures = 0
@@ -354,8 +344,8 @@ class LiveSession(QObject):
         if self._matcher_worker is not None and self._matcher_worker.is_running:
             self._matcher_again = True
             return
-        worker = Worker(self.gallery.matcher, self.engine.model_id, tau=self.tau,
-                        margin=self.margin)
+        worker = Worker(build_matcher, self.gallery, self.engine.model_id, self.tau,
+                        self.margin)
         worker.result.connect(self._on_matcher)
         worker.error.connect(self.pipeline_error)
         worker.finished.connect(self._on_matcher_finished)
@@ -407,7 +397,7 @@ class LiveSession(QObject):
         worker.error.connect(self._on_pipeline_error)
         worker.finished.connect(self._on_worker_finished)
         self._worker = worker
-        if self._paused:
+        if self._pause_reasons:
             worker.pause()
         worker.start()
 
@@ -452,20 +442,27 @@ class LiveSession(QObject):
     def pipeline_running(self) -> bool:
         return self._worker is not None and self._worker.is_running
 
-    def pause(self) -> None:
-        """Pause recognition (e.g. while the manager enrols); nestable."""
-        self._paused += 1
+    def pause(self, reason: str = "enrolling") -> None:
+        """Pause recognition while ``reason`` (e.g. "enrolling"); nestable, each pause
+        undone by one :meth:`resume`."""
+        self._pause_reasons.append(reason)
         if self._worker is not None:
             self._worker.pause()
 
     def resume(self) -> None:
-        self._paused = max(0, self._paused - 1)
-        if not self._paused and self._worker is not None:
+        if self._pause_reasons:
+            self._pause_reasons.pop()
+        if not self._pause_reasons and self._worker is not None:
             self._worker.resume()
 
     @property
     def paused(self) -> bool:
-        return self._paused > 0
+        return bool(self._pause_reasons)
+
+    @property
+    def pause_reason(self) -> str:
+        """Why recognition is paused (the latest reason), or "" when it runs."""
+        return self._pause_reasons[-1] if self._pause_reasons else ""
 
     def track_snapshot(self, track_id: int) -> Any:
         return None if self.pipeline is None else self.pipeline.track_snapshot(track_id)

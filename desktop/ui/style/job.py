@@ -39,6 +39,9 @@ def _run(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettings,
          recorder: Recorder, autosave: Autosave | None, stylize: StylizeFn,
          cancel: CancelToken | None = None) -> Iterator[IterationReport]:
     """The worker's side: the loop's reports, recorded (and autosaved) on the way."""
+    from desktop.ui.torch_runtime import prepare_background_torch
+
+    prepare_background_torch(optimizers=True)  # the UI keeps a core and the GIL
     yield from recorded(stylize(content, styles, settings, cancel=cancel), settings, recorder,
                         autosave)
 

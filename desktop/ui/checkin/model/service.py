@@ -16,10 +16,7 @@ fake engine factory; the app uses the defaults (the user's encoder folder, and
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import logging
-import os
-import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -287,52 +284,10 @@ def rule_figures(embeddings: np.ndarray, labels: np.ndarray, tau: float,
 
 
 def prepare_for_training() -> None:
-    """Keep a fine-tune from stalling the UI thread.
+    """Keep a fine-tune from stalling the UI thread (see :mod:`desktop.ui.torch_runtime`)."""
+    from desktop.ui.torch_runtime import prepare_background_torch
 
-    Torch runs on every core but one (the live check-in pipeline's rule), so the UI
-    thread always has a core.
-
-    Creating the first torch optimizer imports ``torch._dynamo`` (some 300,000 Python
-    objects; seconds on a small CPU). Measured here, the full garbage collections that
-    import triggers each held the interpreter for 0.4 to 0.6 s, and every full collection
-    after it scans the whole grown heap. So the import runs with the collector paused,
-    and then the objects alive now (modules, torch, the app) are frozen (``gc.freeze``):
-    later full collections skip them, which keeps each one short. Frozen objects are never
-    collected; the long-lived modules and objects of an app process would not be anyway.
-    """
-    import torch
-
-    spare = max(1, (os.cpu_count() or 2) - 1)  # leave a core to the UI, as live check-in does
-    if torch.get_num_threads() > spare:
-        torch.set_num_threads(spare)
-    if "torch._dynamo" not in sys.modules:
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            import torch._dynamo
-        finally:
-            if enabled:
-                gc.enable()
-    gc.freeze()
-
-
-def live_decision_rule(registry: EncoderRegistry, tau: float, model_id: str | None = None):
-    """The rule the live matcher should use, for ``Gallery.matcher(..., rule=...)``.
-
-    The registry's choice: ``ThresholdRule(tau)``, or the verification head trained for
-    ``model_id`` (the live engine's encoder; default: the registry's active one). Falls
-    back to the threshold, with a logged warning, when that head is missing or damaged,
-    so a head never judges descriptors of another encoder.
-    """
-    from desktop.face.matching import ThresholdRule
-
-    if registry.rule() != "verifier":
-        return ThresholdRule(tau)
-    try:
-        return VerifierRule(load_verifier(model_id=model_id or registry.active_model_id()))
-    except FacestyleError as exc:
-        log.warning("using the threshold rule: %s", exc.message)
-        return ThresholdRule(tau)
+    prepare_background_torch(optimizers=True)
 
 
 class ModelService:
@@ -550,7 +505,6 @@ __all__ = [
     "SwitchReport",
     "VersionRow",
     "default_version_name",
-    "live_decision_rule",
     "readiness_of",
     "rule_figures",
 ]

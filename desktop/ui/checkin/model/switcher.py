@@ -128,7 +128,7 @@ class LiveSwitch(QObject):
 
     def _pause(self) -> None:
         if not self._paused and self.session is not None and hasattr(self.session, "pause"):
-            self.session.pause()
+            self.session.pause("switching the face encoder")
             self._paused = True
 
     def _resume(self) -> None:
