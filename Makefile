@@ -39,7 +39,7 @@ test: $(VENV)/.stamp-test
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.stamp-test
-	$(BIN)/ruff check desktop tests bench
+	$(BIN)/ruff check desktop tests bench scripts
 	$(BIN)/lint-imports
 
 bench: $(VENV)/.stamp-test
@@ -49,9 +49,15 @@ bench: $(VENV)/.stamp-test
 dist: $(VENV)/.stamp-dist
 	$(BIN)/pyinstaller --noconfirm --clean build.spec
 
-screenshot: $(VENV)/.stamp-run
-	$(BIN)/facestyle gui --screenshot docs/screenshot-checkin.png --tab checkin
-	$(BIN)/facestyle gui --screenshot docs/screenshot-style.png --tab style
+# The README's screenshots, of the app at work (needs ../shared/data for the clip and images).
+SHARED_DATA ?= ../shared/data
+screenshot: $(VENV)/.stamp-test
+	FACESTYLE_SHARED_DATA=$(SHARED_DATA) QT_QPA_PLATFORM=offscreen PYTHONPATH=. \
+		$(PY) scripts/checkin_screenshots.py /tmp/facestyle-shots
+	cp /tmp/facestyle-shots/checkin-live.png docs/screenshot-checkin.png
+	FACESTYLE_SHARED_DATA=$(SHARED_DATA) QT_QPA_PLATFORM=offscreen PYTHONPATH=. \
+		$(PY) scripts/style_screenshot.py docs/screenshot-style.png --size 384 --at 50 --history 20
+	QT_QPA_PLATFORM=offscreen PYTHONPATH=. $(PY) scripts/model_page_screenshot.py docs/screenshot-model.png
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache

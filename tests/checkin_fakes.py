@@ -14,9 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from live_fakes import CODES, FakeEngine, background, embedding_of
+from live_fakes import CODES, FakeEngine, background, embedding_of, fake_landmarks
 
-from desktop.face.types import Face
 from desktop.store import Gallery, NewTemplate
 
 W, H = 640, 360
@@ -66,32 +65,11 @@ def enrol_fake(gallery: Gallery, who: str, name: str | None = None,
     return person.id
 
 
-def frontal_landmarks(box) -> np.ndarray:
-    """dlib's 5 points for a frontal face in ``box``: points 0-1 are the eye on the image's
-    right (outer, inner corner), 2-3 the eye on its left, 4 the bottom of the nose."""
-    x, y, w, h = box
-    rel = [(0.8, 0.4), (0.6, 0.4), (0.2, 0.4), (0.4, 0.4), (0.5, 0.7)]
-    return np.array([[x + w * a, y + h * b] for a, b in rel], np.float32)
+#: dlib's 5 points for a frontal face in a box (the live fakes' own landmarks).
+frontal_landmarks = fake_landmarks
 
-
-class _Landmarks:
-    def predict(self, image: np.ndarray, boxes) -> np.ndarray:
-        return np.stack([frontal_landmarks(b) for b in np.asarray(boxes).reshape(-1, 4)])
-
-
-class CheckinEngine(FakeEngine):
-    """``live_fakes.FakeEngine`` with landmarks in dlib's order, so that a synthetic face
-    looks frontal to the enrolment checks (desktop.face.quality)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.landmarks = _Landmarks()
-
-    def detect(self, image: np.ndarray) -> list[Face]:
-        faces = super().detect(image)
-        for f in faces:
-            f.landmarks = frontal_landmarks(f.box)
-        return faces
+#: The live fakes' engine serves the Check-in UI tests as it is.
+CheckinEngine = FakeEngine
 
 
 class FrameCapture:

@@ -66,9 +66,11 @@ def walk(who: str, n: int, start=(20, 60), step=(3, 1)) -> list[list[tuple[str, 
 
 
 def fake_landmarks(box) -> np.ndarray:
-    """Five points placed in a box as dlib's 5-point model would on a frontal face."""
+    """Five points placed in a box as dlib's 5-point model would on a frontal face: points
+    0-1 are the eye on the image's right (outer, inner corner), 2-3 the eye on its left,
+    4 the bottom of the nose."""
     x, y, w, h = box
-    rel = [(0.2, 0.4), (0.4, 0.4), (0.8, 0.4), (0.6, 0.4), (0.5, 0.7)]
+    rel = [(0.8, 0.4), (0.6, 0.4), (0.2, 0.4), (0.4, 0.4), (0.5, 0.7)]
     return np.array([[x + w * a, y + h * b] for a, b in rel], np.float32)
 
 

@@ -22,6 +22,6 @@ def test_code_is_ruff_clean():
     exe = Path(sys.executable).parent / "ruff"
     if not exe.exists():
         pytest.skip("ruff is not installed (pip install -e '.[test]')")
-    proc = subprocess.run([str(exe), "check", "desktop", "tests", "bench"],
+    proc = subprocess.run([str(exe), "check", "desktop", "tests", "bench", "scripts"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr

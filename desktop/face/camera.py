@@ -42,6 +42,13 @@ from desktop.tasks import CancelToken
 
 log = logging.getLogger(__name__)
 
+# OpenCV prints its own warnings to stderr for every failed open ("can't open camera by
+# index"); the source reports those states itself, in words, so keep only OpenCV errors.
+try:
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+except AttributeError:  # pragma: no cover - builds without the logging module
+    pass
+
 CONNECTING = "connecting"
 RUNNING = "running"
 RETRYING = "retrying"

@@ -1,6 +1,6 @@
 """Render screenshots of the Check-in tab running on the faces-dev clip (offscreen).
 
-    PYTHONPATH=. python docs/checkin_screenshots.py OUT_DIR [--seconds 180]
+    PYTHONPATH=. python scripts/checkin_screenshots.py OUT_DIR [--seconds 180]
 
 Enrols Lin-Manuel Miranda and Alex Lacamoire one-shot from their reference photos (real
 face engine) into a throw-away FACESTYLE_HOME, plays ``short_hamilton_clip.mp4`` in the
