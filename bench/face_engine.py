@@ -35,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app sets it (desktop/__init__)
 import torch  # noqa: E402
 
 from desktop.device import cpu_has_native_bf16, describe_device  # noqa: E402
@@ -145,19 +146,22 @@ def bench_photos(engine: FaceEngine, fr: DlibPipeline, cnn: DlibPipeline, photos
           f"first {cnn_photos} at ours' detection size)")
     print(f"{'photo':<28}{'size':>11}{'ours ms':>9}{'faces':>6}{'f_r ms':>9}{'faces':>6}"
           f"{'cnn ms':>9}{'faces':>6}")
-    ours_ms, fr_ms, cnn_ms, cnn_ours_ms = [], [], [], []
-    for i, path in enumerate(photos):
-        image = load_image(path)
-        t_ours, faces = timed(lambda image=image: engine.analyze(image))
-        t_fr, codes = timed(lambda image=image: fr.analyze(image))
-        ours_ms.append(t_ours)
-        fr_ms.append(t_fr)
+    # Each pipeline runs over all photos in turn, never interleaved: after dlib's calls,
+    # ours measured up to twice as slow on the 2-core machine (and the reverse may hold).
+    images = [load_image(path) for path in photos]
+    ours = [timed(lambda image=image: engine.analyze(image)) for image in images]
+    refs = [timed(lambda image=image: fr.analyze(image)) for image in images]
+    cnns = [timed(lambda image=image: cnn.analyze(downscale_to(image, engine.detect_max_side)[0]))
+            for image in images[:cnn_photos]]
+    ours_ms = [t for t, _ in ours]
+    fr_ms = [t for t, _ in refs]
+    cnn_ms = [t for t, _ in cnns]
+    cnn_ours_ms = ours_ms[:cnn_photos]
+    for i, (path, image) in enumerate(zip(photos, images, strict=True)):
+        (t_ours, faces), (t_fr, codes) = ours[i], refs[i]
         cnn_cell = f"{'':>9}{'':>6}"
-        if i < cnn_photos:
-            small, _ = downscale_to(image, engine.detect_max_side)
-            t_cnn, cnn_codes = timed(lambda small=small: cnn.analyze(small))
-            cnn_ms.append(t_cnn)
-            cnn_ours_ms.append(t_ours)
+        if i < len(cnns):
+            t_cnn, cnn_codes = cnns[i]
             cnn_cell = f"{t_cnn:>9.0f}{len(cnn_codes):>6}"
         size = f"{image.shape[1]}x{image.shape[0]}"
         print(f"{path.name[:27]:<28}{size:>11}{t_ours:>9.0f}{len(faces):>6}{t_fr:>9.0f}"
@@ -267,17 +271,20 @@ def bench_encoder(engine: FaceEngine, fr: DlibPipeline, chip: np.ndarray, repeat
     embedders = {"ours fp32": engine.embedder}
     if cpu_has_native_bf16() or engine.embedder.device.type == "cuda":
         embedders["ours bf16"] = ChipEmbedder(engine.embedder.model, precision="bf16")
-    for batch in (1, 16):
+    cells: dict[int, dict[str, float]] = {}
+    for batch in (1, 16):  # ours first, then dlib: never interleaved (see bench_photos)
         chips = np.repeat(chip[None], batch, axis=0)
-        cells = {name: batch / median_ms(lambda e=e, c=chips: e(c), repeat) * 1e3
-                 for name, e in embedders.items()}
-        listed = list(chips)
-        cells["dlib"] = batch / median_ms(
+        cells[batch] = {name: batch / median_ms(lambda e=e, c=chips: e(c), repeat) * 1e3
+                        for name, e in embedders.items()}
+    for batch in (1, 16):
+        listed = list(np.repeat(chip[None], batch, axis=0))
+        cells[batch]["dlib"] = batch / median_ms(
             lambda c=listed: fr.fr.compute_face_descriptor(c), repeat) * 1e3
-        print(f"  batch {batch:>2}: " + ", ".join(f"{k} {v:.0f}" for k, v in cells.items()))
-        ours = ", ".join(f"{v:.0f} {k.removeprefix('ours ')}" for k, v in cells.items()
+    for batch, row in cells.items():
+        print(f"  batch {batch:>2}: " + ", ".join(f"{k} {v:.0f}" for k, v in row.items()))
+        ours = ", ".join(f"{v:.0f} {k.removeprefix('ours ')}" for k, v in row.items()
                          if k.startswith("ours"))
-        figures[f"encoder, batch {batch} (faces/s)"] = (ours, f"{cells['dlib']:.0f}", "")
+        figures[f"encoder, batch {batch} (faces/s)"] = (ours, f"{row['dlib']:.0f}", "")
 
 
 def identify(gallery: np.ndarray, names: list[str], codes: np.ndarray) -> list[str]:
