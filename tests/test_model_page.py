@@ -249,8 +249,9 @@ def test_a_fine_tune_runs_from_the_page_off_the_ui_thread(registry, model_galler
     assert tab.comparison.roc.plot.curve_count() == 2
     assert tab.result.text().startswith("<b>Saved office-1")
     qtbot.waitUntil(lambda: page.versions_tab.table.rowCount() == 2, timeout=5_000)
-    # the UI thread never stalled
-    assert len(gaps) >= 50
+    # the UI thread never stalled: the 10 ms heartbeat kept beating through the whole run
+    # (a fast machine finishes in well under a second, so count beats against run time)
+    assert len(gaps) >= 3 and len(gaps) >= sum(gaps) / 100, (len(gaps), sum(gaps))
     assert max(gaps) <= 200, f"the UI thread stalled {max(gaps)} ms ({sorted(gaps)[-5:]})"
 
 

@@ -97,21 +97,6 @@ def test_pause_resume_and_stop_from_the_buttons(qtbot, tab):
     assert not entry.finished and entry.iterations == done
 
 
-def heartbeat_gaps(qtbot, until) -> np.ndarray:
-    """Gaps (ms) between the beats of a 10 ms QTimer, while waiting for ``until()``."""
-    beats: list[float] = []
-    clock = QElapsedTimer()
-    clock.start()
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(lambda: beats.append(clock.elapsed()))
-    timer.start()
-    qtbot.waitUntil(until, timeout=JOB_TIMEOUT_MS)
-    timer.stop()
-    assert len(beats) > 20
-    return np.diff(beats)
-
-
 def test_the_ui_keeps_responding_while_a_job_runs(qtbot, tab):
     """A 10 ms heartbeat keeps beating while the loop works on another thread.
 

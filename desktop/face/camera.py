@@ -27,6 +27,7 @@ returns.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import threading
@@ -44,10 +45,8 @@ log = logging.getLogger(__name__)
 
 # OpenCV prints its own warnings to stderr for every failed open ("can't open camera by
 # index"); the source reports those states itself, in words, so keep only OpenCV errors.
-try:
+with contextlib.suppress(AttributeError):  # builds without the logging module
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-except AttributeError:  # pragma: no cover - builds without the logging module
-    pass
 
 CONNECTING = "connecting"
 RUNNING = "running"
