@@ -183,10 +183,11 @@ def plan_job(content_shape: tuple[int, ...], settings: StyleSettings,
     precision = resolve(settings.device, settings.precision)
     bytes_per = 2 if precision.name == "bf16" else 4
     history = optimizer_history(settings.optimizer)
-    need = job_bytes(height, width, last, layers, bytes_per, history)
+    content_layer = settings.content_layer if settings.alpha else None
+    need = job_bytes(height, width, last, content_layer, bytes_per, history)
     free = available_bytes(precision.device)
     if free is not None and need > free * MEMORY_HEADROOM:
-        fits = largest_fitting_size(content_shape, last, layers, bytes_per, history,
+        fits = largest_fitting_size(content_shape, last, content_layer, bytes_per, history,
                                     free * MEMORY_HEADROOM)
         hint = (f"Try size {fits} px or smaller." if fits else
                 "Close other programs, or use fewer or shallower layers.")
@@ -206,12 +207,13 @@ def optimizer_history(optimizer: str) -> int:
     return LBFGS_HISTORY if optimizer == "lbfgs" else 1
 
 
-def largest_fitting_size(content_shape: tuple[int, ...], last_layer: str, layers: list[str],
-                         bytes_per_value: int, history: int, budget: float) -> int | None:
+def largest_fitting_size(content_shape: tuple[int, ...], last_layer: str,
+                         content_layer: str | None, bytes_per_value: int, history: int,
+                         budget: float) -> int | None:
     """The largest longest side (a multiple of 64) whose estimate fits ``budget`` bytes."""
     for size in range(MAX_SIZE, MIN_SIZE - 1, -64):
         h, w = imgs.fit_size(int(content_shape[0]), int(content_shape[1]), size)
-        if job_bytes(h, w, last_layer, layers, bytes_per_value, history) <= budget:
+        if job_bytes(h, w, last_layer, content_layer, bytes_per_value, history) <= budget:
             return size
     return None
 
@@ -229,6 +231,11 @@ def _network(last_layer: str, pooling: str, precision: Precision) -> torch.nn.Mo
 def get_network(last_layer: str, pooling: str, precision: Precision) -> torch.nn.Module:
     """VGG19 down to ``last_layer`` in ``precision`` (the last one is kept for reuse)."""
     return _network(last_layer, pooling, precision)
+
+
+def release_network() -> None:
+    """Forget the kept network (about 80-160 MB), e.g. when the Style tab closes."""
+    _network.cache_clear()
 
 
 class Problem:
@@ -372,6 +379,7 @@ def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettin
                 total=losses["total"], seconds=time.perf_counter() - start,
                 device=device_name, precision=precision.name, scale_index=scale_index,
                 notices=list(plan.notices))
+        del step, problem, grad  # free this scale's targets and history before the next
 
 
 def _make_stepper(settings: StyleSettings, x: torch.Tensor):
@@ -394,4 +402,4 @@ def _make_stepper(settings: StyleSettings, x: torch.Tensor):
     return lbfgs_step
 
 
-__all__ = ["JobPlan", "estimate_memory", "plan_job", "stylize"]
+__all__ = ["JobPlan", "estimate_memory", "plan_job", "release_network", "stylize"]

@@ -35,7 +35,7 @@ class StyleSettings:
     """Everything that decides the result of a job (with the images themselves)."""
 
     alpha: float = 1.0  # content weight
-    beta: float = 5e2  # style weight (tuned on tubingen + starry_night at 512 px)
+    beta: float = 5e3  # style weight (tuned on tubingen + starry_night at 512 px)
     content_layer: str = "relu4_2"
     style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
     style_blend: list[float] | None = None  # one weight per style image; None = equal
