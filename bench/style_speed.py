@@ -2,7 +2,8 @@
 
 Reference: the classic PyTorch-tutorial structure. One ``nn.Sequential`` of VGG19's
 layers down to relu5_1 with transparent loss modules inserted after the content and style
-layers, NCHW, fp32, ``torch.optim.LBFGS`` (no line search), the same original VGG19
+layers, NCHW, fp32, ``torch.optim.LBFGS`` (defaults: no line search, history 100), G
+clamped to valid pixels in the closure as the tutorial does, the same original VGG19
 weights (our loader), the same images and settings and the same (course) loss definitions.
 
 Ours: :func:`desktop.style.optimize.stylize` with the default settings (automatic
@@ -43,9 +44,20 @@ sys.path.insert(0, str(ROOT))
 
 from desktop.imageio import load_rgb  # noqa: E402
 from desktop.style import images as imgs  # noqa: E402
-from desktop.style.optimize import estimate_memory, plan_job, stylize  # noqa: E402
+from desktop.style.optimize import (  # noqa: E402
+    LBFGS_HISTORY,
+    estimate_memory,
+    plan_job,
+    stylize,
+)
 from desktop.style.settings import StyleSettings  # noqa: E402
-from desktop.style.vgg import LAYER_NAMES, deprocess, layer_shape, preprocess  # noqa: E402
+from desktop.style.vgg import (  # noqa: E402
+    CAFFE_MEAN_BGR,
+    LAYER_NAMES,
+    deprocess,
+    layer_shape,
+    preprocess,
+)
 from desktop.style.vgg_weights import load_vgg19_weights  # noqa: E402
 
 DATA = Path(os.environ.get("FACESTYLE_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -129,6 +141,8 @@ def run_reference(content: np.ndarray, style: np.ndarray, settings: StyleSetting
     content_x, style_x = reference_inputs(content, style, settings.size)
     model, content_losses, style_losses = build_reference(settings, content_x, style_x)
     x = content_x.clone().requires_grad_(True)
+    mean = torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+    low, high = (-mean).expand_as(x), (255.0 - mean).expand_as(x)  # pixels 0..255
     optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=iterations, max_eval=iterations,
                                   tolerance_grad=-1.0, tolerance_change=-1.0,
                                   history_size=100)
@@ -137,6 +151,8 @@ def run_reference(content: np.ndarray, style: np.ndarray, settings: StyleSetting
 
     def closure() -> torch.Tensor:
         stamps.append((time.perf_counter(), time.process_time()))
+        with torch.no_grad():  # the tutorial keeps G a valid image this way
+            torch.clamp(x, low, high, out=x)
         optimizer.zero_grad()
         model(x)
         loss = sum(m.loss for m in content_losses) + sum(m.loss for m in style_losses)
@@ -146,6 +162,8 @@ def run_reference(content: np.ndarray, style: np.ndarray, settings: StyleSetting
 
     optimizer.step(closure)
     stamps.append((time.perf_counter(), time.process_time()))
+    with torch.no_grad():
+        torch.clamp(x, low, high, out=x)
     return _durations(stamps), deprocess(x), losses[-1]
 
 
@@ -300,10 +318,12 @@ def main() -> int:
 
     if not args.skip_memory:
         size = max(sizes)
-        print(f"\n3. Peak memory of one job at {size} px (fresh process, max RSS; "
-              "'job' = peak minus RSS before the job)")
+        n_mem = LBFGS_HISTORY + 2
+        print(f"\n3. Peak memory of one job at {size} px, {n_mem} iterations (our L-BFGS "
+              "history full); fresh process, 'peak' = its VmHWM, 'job' = peak minus RSS before "
+              "the job")
         for which in ("reference", "ours"):
-            m = measure_memory(which, size, 3)
+            m = measure_memory(which, size, n_mem)
             print(f"   {which:<10} peak {mb(m['peak'])}, job {mb(m['peak'] - m['before'])}"
                   + (f", our estimate {mb(m['estimate'])}" if which == "ours" else ""))
     return 0

@@ -22,6 +22,8 @@ Vectors are flat fp32 tensors; :meth:`LBFGS.step` updates ``x`` in place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 CURVATURE_EPS = 1e-10
@@ -75,8 +77,13 @@ class LBFGS:
             r.add_(self.steps[i], alpha=alphas[i] - beta)
         return r
 
-    def step(self, x: torch.Tensor, grad: torch.Tensor) -> bool:
+    def step(self, x: torch.Tensor, grad: torch.Tensor,
+             project: Callable[[torch.Tensor], None] | None = None) -> bool:
         """One iteration from the gradient ``grad`` at ``x`` (both flat fp32).
+
+        ``project(x)``, when given, moves ``x`` back into the feasible set in place after
+        the step (e.g. clamps pixels to 0..255); the step remembered for the curvature
+        pairs is then the one actually taken.
 
         Returns False, leaving ``x`` unchanged, when the direction is no longer a descent
         direction by more than ``tolerance_change`` (converged or numerically stuck).
@@ -94,7 +101,14 @@ class LBFGS:
         if float(grad.dot(d)) > -self.tolerance_change:
             return False
         self._prev_grad = grad.clone()
-        self._prev_step = d.mul_(t)
+        step = d.mul_(t)
         with torch.no_grad():
-            x.add_(self._prev_step)
+            if project is None:
+                x.add_(step)
+            else:
+                before = x.clone()
+                x.add_(step)
+                project(x)
+                step = x.sub(before)
+        self._prev_step = step
         return True
