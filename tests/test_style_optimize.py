@@ -190,9 +190,9 @@ def test_lbfgs_minimises_a_quadratic():
 def test_lbfgs_projection_keeps_iterates_in_the_box():
     c = torch.tensor([3.0, -2.0, 0.5, 10.0])
     x = torch.zeros(4)
-    opt = LBFGS(history_size=5)
+    opt = LBFGS(history_size=5, project=lambda v: v.clamp_(-1.0, 1.0))
     for _ in range(30):
-        if not opt.step(x, 2 * (x - c), lambda v: v.clamp_(-1.0, 1.0)):
+        if not opt.step(x, 2 * (x - c)):
             break
         assert x.abs().max() <= 1.0
     assert torch.allclose(x, c.clamp(-1.0, 1.0), atol=1e-4)
@@ -211,3 +211,12 @@ def test_the_reported_loss_belongs_to_the_image_shown():
                                plan.height, plan.width)
     again, _ = problem.evaluate(preprocess(last.image).requires_grad_(True))
     assert again["total"] == pytest.approx(last.total, rel=0.02)
+
+
+def test_lbfgs_retreat_halves_the_last_step():
+    x = torch.zeros(3)
+    opt = LBFGS(history_size=3, first_step=1.0)
+    opt.step(x, torch.tensor([2.0, -4.0, 0.0]))  # steepest descent, max move 1
+    assert torch.allclose(x, torch.tensor([-0.5, 1.0, 0.0]))
+    opt.retreat(x)
+    assert torch.allclose(x, torch.tensor([-0.25, 0.5, 0.0]))

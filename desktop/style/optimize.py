@@ -9,7 +9,9 @@
 4. evaluates J and dJ/dG once at the initial G, then iterates. **One iteration** is one
    optimiser update followed by one evaluation (forward + backward) of the new G. For
    L-BFGS without line search (neural-style's setting) this is the same count as
-   function evaluations; for Adam it is one Adam step. Each yielded
+   function evaluations, except that a step which raised J is halved and evaluated again
+   (up to ``MAX_RETREATS`` times, inside the same iteration; rare after the first few
+   iterations); for Adam it is one Adam step. Each yielded
    :class:`~desktop.style.settings.IterationReport` holds the new G and *its* loss terms,
    so image and numbers always belong together. After every update G is clamped back
    to valid pixel values (0..255), so the image shown and saved is the one optimised.
@@ -61,6 +63,8 @@ MIN_SCALE_SIZE = 128
 #: floats in memory and 4 passes over them per iteration, so 100 would add about a quarter
 #: to the iteration time at 512 px (50: an eighth) and 630 MB (50: 315 MB).
 LBFGS_HISTORY = 50
+#: Most times an L-BFGS step that raised J is halved (each costs one more evaluation).
+MAX_RETREATS = 6
 #: Standard deviation of the noise init, in 0..255 pixel units.
 NOISE_STD = 64.0
 #: Fraction of available memory a job may plan to use.
@@ -365,15 +369,21 @@ def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettin
                           height, width)
         colour_source = imgs.resize(content, height, width) if settings.preserve_colors \
             else None
-        _, grad = problem.evaluate(x)
-        step = _make_stepper(settings, x)
+        losses, grad = problem.evaluate(x)
+        stepper = Stepper(settings, x)
         for _ in range(n_iter):
             if cancel is not None:
                 cancel.checkpoint()
             start = time.perf_counter()
-            if not step(grad):
+            if not stepper.step(grad):
                 break
+            previous = losses["total"]
             losses, grad = problem.evaluate(x)
+            evaluations = 1
+            while (losses["total"] > previous and evaluations <= MAX_RETREATS
+                   and stepper.retreat()):
+                losses, grad = problem.evaluate(x)
+                evaluations += 1
             image = deprocess(x)
             if colour_source is not None:
                 image = imgs.with_colours_of(image, colour_source)
@@ -383,8 +393,8 @@ def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettin
                 content=losses["content"], style=losses["style"], tv=losses["tv"],
                 total=losses["total"], seconds=time.perf_counter() - start,
                 device=device_name, precision=precision.name, scale_index=scale_index,
-                notices=list(plan.notices))
-        del step, problem, grad  # free this scale's targets and history before the next
+                notices=list(plan.notices), evaluations=evaluations)
+        del stepper, problem, grad  # free this scale's targets and history before the next
 
 
 def pixel_range_projection(x: torch.Tensor) -> Callable[[torch.Tensor], None]:
@@ -405,27 +415,41 @@ def pixel_range_projection(x: torch.Tensor) -> Callable[[torch.Tensor], None]:
     return project
 
 
-def _make_stepper(settings: StyleSettings, x: torch.Tensor) -> Callable[[torch.Tensor], bool]:
-    """``step(grad) -> bool``: one optimiser update of ``x`` in place from its gradient,
-    followed by the projection back to valid pixel values."""
-    flat = x.detach().view(-1)
-    project = pixel_range_projection(x.detach())
-    if settings.optimizer == "adam":
-        adam = torch.optim.Adam([x], lr=float(settings.lr))
+class Stepper:
+    """One optimiser update of G in place (then back to valid pixels), and its undo-by-half.
 
-        def adam_step(grad: torch.Tensor) -> bool:
-            x.grad = grad.view_as(x)
-            adam.step()
-            project(flat)
+    L-BFGS can :meth:`retreat` a step that raised J (halve it); Adam cannot (its steps
+    are small and a rise is part of its dynamics).
+    """
+
+    def __init__(self, settings: StyleSettings, x: torch.Tensor) -> None:
+        self.x = x
+        self.flat = x.detach().view(-1)
+        project = pixel_range_projection(x.detach())
+        self.project = project
+        self.adam = None
+        self.lbfgs = None
+        if settings.optimizer == "adam":
+            self.adam = torch.optim.Adam([x], lr=float(settings.lr))
+        else:
+            self.lbfgs = LBFGS(history_size=LBFGS_HISTORY, lr=1.0, project=project)
+
+    def step(self, grad: torch.Tensor) -> bool:
+        """Update G from its gradient; False when L-BFGS can no longer descend."""
+        if self.adam is not None:
+            self.x.grad = grad.view_as(self.x)
+            self.adam.step()
+            self.project(self.flat)
             return True
+        assert self.lbfgs is not None
+        return self.lbfgs.step(self.flat, grad)
 
-        return adam_step
-    lbfgs = LBFGS(history_size=LBFGS_HISTORY, lr=1.0)
-
-    def lbfgs_step(grad: torch.Tensor) -> bool:
-        return lbfgs.step(flat, grad, project)
-
-    return lbfgs_step
+    def retreat(self) -> bool:
+        """Halve the last step if the optimiser allows it (L-BFGS); False otherwise."""
+        if self.lbfgs is None:
+            return False
+        self.lbfgs.retreat(self.flat, 0.5)
+        return True
 
 
 __all__ = ["JobPlan", "estimate_memory", "plan_job", "release_network", "stylize"]

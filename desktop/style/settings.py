@@ -81,6 +81,7 @@ class IterationReport:
     precision: str = ""
     scale_index: int = 0  # which coarse-to-fine scale (0 when single scale)
     notices: list[str] = field(default_factory=list)  # e.g. "Size 4000 px was capped to 2048"
+    evaluations: int = 1  # forward+backward passes this iteration took (L-BFGS may halve a step)
 
     def losses(self) -> dict[str, float]:
         return {"content": self.content, "style": self.style, "tv": self.tv, "total": self.total}
