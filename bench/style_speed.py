@@ -249,7 +249,9 @@ def mb(n: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="256,512")
-    parser.add_argument("--speed-iterations", type=int, default=10)
+    parser.add_argument("--speed-iterations", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=10,
+                        help="iterations left out of the speed median (start-up, first steps)")
     parser.add_argument("--quality-iterations", type=int, default=200)
     parser.add_argument("--quality-size", type=int, default=256)
     parser.add_argument("--skip-speed", action="store_true")
@@ -275,8 +277,8 @@ def main() -> int:
     print(f"content {CONTENT.name} {content.shape[1]}x{content.shape[0]}, style {STYLE.name}; "
           "settings: defaults (alpha, beta, lambdas, layers) unless noted\n")
 
-    print("1. Seconds per iteration (median after warm-up; one iteration = one L-BFGS "
-          "step + one forward/backward)")
+    print(f"1. Seconds per iteration: median of iterations {args.warmup + 1}-"
+          f"{args.speed_iterations} (one iteration = one L-BFGS step + one forward/backward)")
     print("   wall-clock seconds (CPU seconds of the process in brackets: steadier on a busy "
           "machine)")
     print(f"{'size':>6} {'reference fp32':>22} {'ours fp32':>22} {'ours default':>29} "
@@ -288,7 +290,7 @@ def main() -> int:
         fp32_s, _, _, _ = run_ours(content, style, StyleSettings(size=size, iterations=n,
                                                                  precision="fp32"))
         ours_s, _, _, precision = run_ours(content, style, settings)
-        (rw, rc), (fw, fc), (ow, oc) = (medians(s, 2) for s in (ref_s, fp32_s, ours_s))
+        (rw, rc), (fw, fc), (ow, oc) = (medians(s, args.warmup) for s in (ref_s, fp32_s, ours_s))
         print(f"{size:>6} {rw:>9.3f}s ({rc:>7.3f}s) {fw:>9.3f}s ({fc:>7.3f}s) "
               f"{ow:>9.3f}s ({oc:>7.3f}s) {precision:>6} {rw / ow:>8.1f}x ({rc / oc:.1f}x)",
               flush=True)

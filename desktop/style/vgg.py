@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from desktop.style.conv_relu import FrozenConvReLU
+from desktop.style.conv_relu import FrozenConvReLU, MaxPool2x2
 from desktop.style.vgg_weights import CONV_CHANNELS, KERNEL_SIZE, load_vgg19_weights
 
 #: Convs per block of VGG19 (configuration "E").
@@ -103,7 +103,8 @@ class VGG19Features(nn.Module):
 
     With ``fused=True`` each conv and its ReLU run as one
     :class:`~desktop.style.conv_relu.FrozenConvReLU` (same values, faster backward on CPUs),
-    except where the conv's own pre-ReLU output is asked for.
+    except where the conv's own pre-ReLU output is asked for, and max pooling runs as
+    :class:`~desktop.style.conv_relu.MaxPool2x2` (same values, faster backward).
     """
 
     def __init__(self, last_layer: str = "relu5_4", pooling: str = "max",
@@ -115,6 +116,9 @@ class VGG19Features(nn.Module):
         weights = load_vgg19_weights() if weights is None else weights
         self.pooling = pooling
         self.fused = fused
+        #: Fused mode: run conv + ReLU + max pool as one step where the ReLU output is not
+        #: asked for (exact; saves the full-size ReLU mask pass and its memory).
+        self.fold_pools = True
         self.names = LAYER_NAMES[: LAYER_INDEX[check_layer(last_layer)] + 1]
         self.layers = nn.ModuleList()
         for name in self.names:
@@ -134,7 +138,9 @@ class VGG19Features(nn.Module):
             return FrozenConvReLU(conv) if self.fused else conv
         if name.startswith("relu"):
             return nn.ReLU(inplace=False)
-        return nn.MaxPool2d(2, 2) if self.pooling == "max" else nn.AvgPool2d(2, 2)
+        if self.pooling == "avg":
+            return nn.AvgPool2d(2, 2)
+        return MaxPool2x2() if self.fused else nn.MaxPool2d(2, 2)
 
     @property
     def last_layer(self) -> str:
@@ -153,6 +159,12 @@ class VGG19Features(nn.Module):
             if isinstance(layer, FrozenConvReLU):
                 if name in wanted or i == stop:
                     x = layer.conv(x)  # its pre-ReLU output is wanted
+                elif (self.fold_pools and i + 2 <= stop
+                      and isinstance(self.layers[i + 2], MaxPool2x2)
+                      and self.names[i + 1] not in wanted):
+                    x = layer.forward_pooled(x)  # conv + ReLU + max pool in one step
+                    i += 2
+                    name = self.names[i]
                 else:
                     x = layer(x)  # conv + ReLU in one step
                     i += 1
