@@ -80,3 +80,24 @@ def test_zero_weights_drop_terms_and_tv_is_weighted():
     assert obj.content is None and obj.style is None
     img = torch.tensor([[[[0.0, 2.0]]]])
     assert obj({}, img).total.item() == pytest.approx(0.5 * 4.0)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_style_loss_gradient_is_gatys_eq6(channels_last):
+    torch.manual_seed(0)
+    a = torch.rand(1, 3, 4, 5, dtype=torch.float64)
+    if channels_last:
+        a = a.contiguous(memory_format=torch.channels_last)
+    target = torch.rand(3, 3, dtype=torch.float64) * 5
+    target = target + target.T
+    loss = StyleLoss(target)
+    loss.target = target  # keep fp64 for gradcheck
+    assert torch.autograd.gradcheck(lambda x: loss(x), (a.requires_grad_(True),))
+    # and equal to autograd through the plain formula
+    x = a.detach().clone().requires_grad_(True)
+    f = x.reshape(3, -1)
+    plain = ((f @ f.T - target) ** 2).sum() / (2 * 4 * 5 * 3) ** 2
+    plain.backward()
+    y = a.detach().clone().requires_grad_(True)
+    loss(y).backward()
+    assert torch.allclose(x.grad, y.grad) and torch.allclose(loss(a), plain)

@@ -185,3 +185,38 @@ def test_lbfgs_minimises_a_quadratic():
         if not opt.step(x, a @ x - b):
             break
     assert torch.allclose(x, torch.linalg.solve(a, b), atol=1e-3)
+
+
+def test_lbfgs_projection_keeps_iterates_in_the_box():
+    c = torch.tensor([3.0, -2.0, 0.5, 10.0])
+    x = torch.zeros(4)
+    opt = LBFGS(history_size=5, project=lambda v: v.clamp_(-1.0, 1.0))
+    for _ in range(30):
+        if not opt.step(x, 2 * (x - c)):
+            break
+        assert x.abs().max() <= 1.0
+    assert torch.allclose(x, c.clamp(-1.0, 1.0), atol=1e-4)
+
+
+def test_the_reported_loss_belongs_to_the_image_shown():
+    """G stays within valid pixels, so the yielded uint8 image scores what was reported."""
+    from desktop.style.vgg import preprocess
+
+    content, style = make_content(), make_style()
+    settings = small(beta=1e4, iterations=8)
+    last = list(stylize(content, [style], settings))[-1]
+    plan = plan_job(content.shape, settings)
+    net = optimize.get_network(plan.last_layer, settings.pooling, plan.precision)
+    problem = optimize.Problem(net, plan.precision, settings, plan, content, [style],
+                               plan.height, plan.width)
+    again, _ = problem.evaluate(preprocess(last.image).requires_grad_(True))
+    assert again["total"] == pytest.approx(last.total, rel=0.02)
+
+
+def test_lbfgs_retreat_halves_the_last_step():
+    x = torch.zeros(3)
+    opt = LBFGS(history_size=3, first_step=1.0)
+    opt.step(x, torch.tensor([2.0, -4.0, 0.0]))  # steepest descent, max move 1
+    assert torch.allclose(x, torch.tensor([-0.5, 1.0, 0.0]))
+    opt.retreat(x)
+    assert torch.allclose(x, torch.tensor([-0.25, 0.5, 0.0]))

@@ -136,3 +136,41 @@ def test_caffe_preprocessing_is_bgr_minus_mean_and_round_trips():
     assert x[0, 2, 0, 0].item() == pytest.approx(200 - 123.68)  # R is the last channel
     assert x[0, 0, 0, 0].item() == pytest.approx(-103.939)
     np.testing.assert_array_equal(deprocess(x), img)
+
+
+def test_frozen_conv_relu_backward_is_the_adjoint_convolution():
+    from desktop.style.conv_relu import FrozenConvReLU
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1).double()
+    layer = FrozenConvReLU(conv)
+    x = torch.randn(1, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(layer, (x,))
+    np.testing.assert_allclose(layer(x).detach(), torch.relu(conv(x)).detach())
+
+
+@pytest.mark.parametrize("dtype, channels_last", [(torch.float32, False),
+                                                  (torch.bfloat16, True)])
+def test_fused_network_gives_the_same_features_and_gradients(dtype, channels_last):
+    layers = ["relu1_1", "conv2_1", "relu2_1", "relu3_1"]
+    torch.manual_seed(1)
+    x0 = torch.randn(1, 3, 24, 28) * 40
+    results = []
+    for fused, fold in ((False, False), (True, False), (True, True)):
+        net = VGG19Features("relu3_1", fused=fused).to(dtype)
+        net.fold_pools = fold
+        x = x0.clone().requires_grad_(True)
+        inp = x.to(dtype)
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+            inp = inp.contiguous(memory_format=torch.channels_last)
+        feats = net(inp, layers)
+        sum((feats[n].float() ** 2).mean() for n in layers).backward()
+        results.append(({n: f.float() for n, f in feats.items()}, x.grad))
+    (f0, g0), *others = results
+    tol = 1e-4 if dtype == torch.float32 else 2e-2
+    for f1, g1 in others:
+        for name in layers:
+            assert torch.allclose(f0[name], f1[name], rtol=tol,
+                                  atol=tol * float(f0[name].abs().max()))
+        assert ((g0 - g1).norm() / g0.norm()).item() < tol

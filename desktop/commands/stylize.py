@@ -23,6 +23,8 @@ from typing import Any
 from desktop.errors import FacestyleError
 
 _DEFAULTS: Any = None
+#: Appended to a help text, hides argparse's "(default: None)" where it says nothing.
+_NO_DEFAULT = "%(default).0s"
 
 
 def _defaults() -> Any:
@@ -62,34 +64,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "stylize", help="paint CONTENT in the style of STYLE (Gatys neural style transfer)",
         description="Neural style transfer: J = alpha J_content + beta sum_l lambda_l "
-                    "J_style^[l] (+ tv TV), optimised over the image G.")
-    p.add_argument("content", help="content image (the photo to repaint)")
+                    "J_style^[l] (+ tv TV), optimised over the image G.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("content", metavar="CONTENT", help="content image (the photo to repaint)")
     p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s) (paintings)")
-    p.add_argument("-o", "--output", required=True, help="where to save G (PNG)")
+    p.add_argument("-o", "--output", required=True, help="where to save G (PNG)" + _NO_DEFAULT)
     p.add_argument("--size", type=int, default=d.size, help="longest side of G in pixels")
-    p.add_argument("--iterations", type=int, default=d.iterations)
+    p.add_argument("--iterations", type=int, default=d.iterations,
+                   help="optimiser iterations (one forward/backward each)")
     p.add_argument("--alpha", type=float, default=d.alpha, help="content weight")
     p.add_argument("--beta", type=float, default=d.beta, help="style weight")
     p.add_argument("--style-layers", type=parse_style_layers, default=None,
                    metavar="LAYER:LAMBDA,...",
-                   help="style layers and their lambdas (default " +
-                   ",".join(f"{k}:{v:g}" for k, v in DEFAULT_STYLE_LAYERS.items()) + ")")
-    p.add_argument("--content-layer", default=d.content_layer)
-    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer)
+                   help="style layers and their lambdas (default "
+                   + ",".join(f"{k}:{v:g}" for k, v in DEFAULT_STYLE_LAYERS.items())
+                   + ")" + _NO_DEFAULT)
+    p.add_argument("--content-layer", default=d.content_layer, help="layer of J_content")
+    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer,
+                   help="optimiser")
     p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
-    p.add_argument("--init", choices=("content", "noise", "style"), default=d.init)
+    p.add_argument("--init", choices=("content", "noise", "style"), default=d.init,
+                   help="starting image G")
     p.add_argument("--tv", type=float, default=d.tv_weight, help="total-variation weight")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the noise init")
     p.add_argument("--preserve-colors", action="store_true",
-                   help="luminance-only transfer: keep the content's colours")
+                   help="luminance-only transfer: keep the content's colours" + _NO_DEFAULT)
     p.add_argument("--style-blend", type=parse_floats, default=None, metavar="W1,W2,...",
-                   help="one weight per style image (default equal)")
-    p.add_argument("--pooling", choices=("max", "avg"), default=d.pooling)
-    p.add_argument("--multiscale", action="store_true", help="coarse-to-fine optimisation")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=d.precision)
-    p.add_argument("--report", metavar="REPORT.json", help="write per-iteration losses/times")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+                   help="one weight per style image (default equal)" + _NO_DEFAULT)
+    p.add_argument("--pooling", choices=("max", "avg"), default=d.pooling,
+                   help="VGG19 pooling")
+    p.add_argument("--multiscale", action="store_true",
+                   help="coarse-to-fine optimisation" + _NO_DEFAULT)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device,
+                   help="auto: CUDA when present, else the CPU")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=d.precision,
+                   help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and on CUDA, else fp32")
+    p.add_argument("--report", metavar="REPORT.json",
+                   help="write per-iteration losses/times" + _NO_DEFAULT)
+    p.add_argument("--quiet", action="store_true", help="no progress bar" + _NO_DEFAULT)
     p.set_defaults(func=run)
 
 

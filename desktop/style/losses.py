@@ -20,8 +20,10 @@ is therefore rescaled to G's pixel count, ``G(S) * (n_H n_W)_G / (n_H n_W)_S``, 
 leaves the formula unchanged when the sizes agree. Several style images mix their
 (rescaled) Gram targets with blend weights that sum to 1.
 
-Precision: however the network runs (fp32, bf16), Grams and losses are computed in fp32
-(autocast off), so the objective's sums are never accumulated in bf16.
+Precision: however the network runs (fp32, bf16), the losses' differences and sums are
+computed in fp32 (autocast off). A Gram matrix is computed in the activations' dtype
+(for bf16: bf16 inputs, fp32 accumulation inside the matrix unit, one rounding of each
+entry to bf16) and then cast to fp32; ``bench/style_speed.py`` measures what this costs.
 """
 
 from __future__ import annotations
@@ -34,16 +36,61 @@ from torch import nn
 
 
 def _fp32(a: torch.Tensor) -> torch.Tensor:
-    return a if a.dtype == torch.float32 else a.float()
+    """``a`` in fp32 at least (bf16/fp16 are cast up; fp64 stays fp64)."""
+    return a if a.dtype in (torch.float32, torch.float64) else a.float()
+
+
+def _features_matrix(a: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """``a`` (1, n_C, n_H, n_W) as a matrix without copying: ``(F, rows_are_pixels)``.
+
+    channels_last activations give F of shape (n_H n_W, n_C), others (n_C, n_H n_W).
+    """
+    if a.dim() != 4 or a.shape[0] != 1:
+        raise ValueError(f"expected activations of shape (1, C, H, W), got {tuple(a.shape)}")
+    n_c = a.shape[1]
+    if a.is_contiguous(memory_format=torch.channels_last) and not a.is_contiguous():
+        return a.permute(0, 2, 3, 1).reshape(-1, n_c), True
+    return a.reshape(n_c, -1), False
 
 
 def gram_matrix(a: torch.Tensor) -> torch.Tensor:
-    """``G_kk' = sum_ij a_ijk a_ijk'`` for ``a`` (1, n_C, n_H, n_W): an fp32 (n_C, n_C) matrix."""
-    if a.dim() != 4 or a.shape[0] != 1:
-        raise ValueError(f"expected activations of shape (1, C, H, W), got {tuple(a.shape)}")
+    """``G_kk' = sum_ij a_ijk a_ijk'`` for ``a`` (1, n_C, n_H, n_W): an fp32 (n_C, n_C) matrix.
+
+    The product runs in ``a``'s own dtype (bf16 activations use the CPU's bf16 matrix
+    units, which accumulate in fp32); the result is returned in fp32 for the loss.
+    """
+    f, pixel_rows = _features_matrix(a)
     with torch.autocast(a.device.type, enabled=False):
-        flat = _fp32(a).reshape(a.shape[1], -1)  # (n_C, n_H*n_W)
-        return flat @ flat.T
+        return _fp32(f.T @ f if pixel_rows else f @ f.T)
+
+
+class _StyleLossFunction(torch.autograd.Function):
+    """``J = c * sum (G(a) - A)^2`` and its gradient ``dJ/da = 4c * (G(a) - A) a``.
+
+    The gradient is Gatys et al.'s eq. (6) (there ``c = 1/(4 N^2 M^2)``): one matrix
+    product instead of autograd's two products and a sum through ``a.T @ a``.
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, target: torch.Tensor, c: float) -> torch.Tensor:  # type: ignore[override]
+        with torch.autocast(a.device.type, enabled=False):
+            diff = gram_matrix(a) - target  # fp32 (n_C, n_C)
+            ctx.save_for_backward(a, diff)
+            ctx.c = c
+            return diff.pow(2).sum() * c
+
+    @staticmethod
+    def backward(ctx, grad_loss: torch.Tensor):  # type: ignore[override]
+        a, diff = ctx.saved_tensors
+        f, pixel_rows = _features_matrix(a)
+        with torch.autocast(a.device.type, enabled=False):
+            d = (diff * (4.0 * ctx.c * grad_loss)).to(a.dtype)  # symmetric
+            if pixel_rows:  # f: (n_H n_W, n_C) -> grad (1, n_H, n_W, n_C) viewed as NCHW
+                grad = (f @ d).reshape(1, a.shape[2], a.shape[3], a.shape[1])
+                grad = grad.permute(0, 3, 1, 2)
+            else:
+                grad = (d @ f).reshape(a.shape)
+        return grad, None, None
 
 
 class ContentLoss(nn.Module):
@@ -70,9 +117,7 @@ class StyleLoss(nn.Module):
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         _, n_c, n_h, n_w = a.shape
-        with torch.autocast(a.device.type, enabled=False):
-            diff = gram_matrix(a) - self.target
-            return diff.pow(2).sum() / float(2 * n_h * n_w * n_c) ** 2
+        return _StyleLossFunction.apply(a, self.target, 1.0 / float(2 * n_h * n_w * n_c) ** 2)
 
 
 class TVLoss(nn.Module):

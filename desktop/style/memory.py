@@ -1,15 +1,19 @@
 """How much memory a style job needs, how much the machine has, and a size that fits.
 
-:func:`estimate_memory` is a model of a job's peak (bytes), calibrated against measured
-peaks (``bench/style_speed.py`` prints estimate and measurement side by side):
+:func:`job_bytes` models a job's peak (bytes above what the process used before it),
+calibrated against peaks measured with ``/proc/self/status`` VmHWM on tubingen +
+starry_night (bf16 at 256/512/768 px and fp32 at 256 px, 52 L-BFGS iterations so the
+history is full; the model is 0-15% above each measurement):
 
-* the network's weights down to the deepest layer (4 bytes fp32, 2 bytes bf16 a value);
-* per layer down to the deepest one, the activation kept for the backward pass and its
-  gradient, in the network's format, times a factor for the temporaries of the
-  backward pass;
-* an fp32 copy of each style/content layer's activation (losses run in fp32) and its
-  gradient;
-* the image G, its gradient, and L-BFGS's history: ``2 * history * 3 H W`` fp32 values.
+* a fixed 100 MB (allocator slack, oneDNN scratch buffers);
+* the network's weights down to the deepest layer, twice (each conv keeps its kernel and
+  the transposed kernel of its backward pass), 2 bytes a value in bf16, 4 in fp32;
+* ``ACTIVATION_FACTOR`` times the activations of every layer down to the deepest one
+  (conv and relu counted separately) in the network's format: what the backward pass
+  keeps plus its transient gradients;
+* the content layer's activation in fp32, and its gradient;
+* the image G, its gradient and a few work vectors (4), plus the optimiser's
+  ``2 * history`` image-sized fp32 vectors (L-BFGS's s and y pairs).
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from desktop.style.vgg import LAYER_INDEX, LAYER_NAMES, layer_shape
 from desktop.style.vgg_weights import CONV_CHANNELS, KERNEL_SIZE
 
 #: Fixed overhead of a running job beyond the tensors (allocator slack, oneDNN scratch).
-BASE_BYTES = 150 * 2**20
-#: Multiplier on the kept activations for the backward pass's temporaries.
-BACKWARD_FACTOR = 2.5
+BASE_BYTES = 100 * 2**20
+#: Multiplier on the summed activations for what the backward pass keeps and creates.
+ACTIVATION_FACTOR = 2.0
 
 
 def weight_bytes(last_layer: str, bytes_per_value: int) -> int:
+    """Bytes of the conv weights and biases from conv1_1 down to ``last_layer``."""
     total = 0
     for name in LAYER_NAMES[: LAYER_INDEX[last_layer] + 1]:
         if name in CONV_CHANNELS:
@@ -38,23 +43,23 @@ def weight_bytes(last_layer: str, bytes_per_value: int) -> int:
     return total
 
 
-def job_bytes(height: int, width: int, last_layer: str, loss_layers: list[str],
-              bytes_per_value: int, history_size: int) -> int:
-    """Estimated peak bytes for one scale of a job on a ``height x width`` image."""
+def job_bytes(height: int, width: int, last_layer: str, content_layer: str | None,
+              bytes_per_value: int, history: int) -> int:
+    """Estimated peak bytes of one scale of a job on a ``height x width`` image."""
     activations = 0
     for name in LAYER_NAMES[: LAYER_INDEX[last_layer] + 1]:
         c, h, w = layer_shape(name, height, width)
         activations += c * h * w
-    loss_values = 0
-    for name in set(loss_layers):
-        c, h, w = layer_shape(name, height, width)
-        loss_values += c * h * w + c * c
+    content = 0
+    if content_layer:
+        c, h, w = layer_shape(content_layer, height, width)
+        content = c * h * w
     image = 3 * height * width
     return int(BASE_BYTES
-               + weight_bytes(last_layer, bytes_per_value)
-               + activations * bytes_per_value * BACKWARD_FACTOR
-               + loss_values * 4 * 2
-               + image * 4 * (4 + 2 * history_size))
+               + 2 * weight_bytes(last_layer, bytes_per_value)
+               + ACTIVATION_FACTOR * activations * bytes_per_value
+               + 2 * content * 4
+               + image * 4 * (4 + 2 * history))
 
 
 def available_bytes(device: torch.device) -> int | None:

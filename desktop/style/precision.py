@@ -47,6 +47,11 @@ class Precision:
         return self.name == "bf16"
 
     @property
+    def fused(self) -> bool:
+        """Run conv+ReLU pairs as :class:`~desktop.style.conv_relu.FrozenConvReLU` (CPU)."""
+        return self.device.type == "cpu"
+
+    @property
     def autocast(self) -> bool:
         return self.name == "bf16" and self.device.type == "cuda"
 

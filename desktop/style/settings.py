@@ -35,7 +35,7 @@ class StyleSettings:
     """Everything that decides the result of a job (with the images themselves)."""
 
     alpha: float = 1.0  # content weight
-    beta: float = 5e2  # style weight (tuned on tubingen + starry_night at 512 px)
+    beta: float = 5e3  # style weight (tuned on tubingen + starry_night at 512 px)
     content_layer: str = "relu4_2"
     style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
     style_blend: list[float] | None = None  # one weight per style image; None = equal
@@ -81,6 +81,7 @@ class IterationReport:
     precision: str = ""
     scale_index: int = 0  # which coarse-to-fine scale (0 when single scale)
     notices: list[str] = field(default_factory=list)  # e.g. "Size 4000 px was capped to 2048"
+    evaluations: int = 1  # forward+backward passes this iteration took (L-BFGS may halve a step)
 
     def losses(self) -> dict[str, float]:
         return {"content": self.content, "style": self.style, "tv": self.tv, "total": self.total}

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from desktop.style.conv_relu import FrozenConvReLU, MaxPool2x2
 from desktop.style.vgg_weights import CONV_CHANNELS, KERNEL_SIZE, load_vgg19_weights
 
 #: Convs per block of VGG19 (configuration "E").
@@ -99,15 +100,25 @@ class VGG19Features(nn.Module):
     ``forward(x, layers)`` runs the input through the stack just as far as the deepest of
     ``layers`` and returns ``{name: activation}`` for each of them. The weights are frozen
     (``requires_grad=False``): only the input gets gradients.
+
+    With ``fused=True`` each conv and its ReLU run as one
+    :class:`~desktop.style.conv_relu.FrozenConvReLU` (same values, faster backward on CPUs),
+    except where the conv's own pre-ReLU output is asked for, and max pooling runs as
+    :class:`~desktop.style.conv_relu.MaxPool2x2` (same values, faster backward).
     """
 
     def __init__(self, last_layer: str = "relu5_4", pooling: str = "max",
-                 weights: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+                 weights: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                 fused: bool = False) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
         weights = load_vgg19_weights() if weights is None else weights
         self.pooling = pooling
+        self.fused = fused
+        #: Fused mode: run conv + ReLU + max pool as one step where the ReLU output is not
+        #: asked for (exact; saves the full-size ReLU mask pass and its memory).
+        self.fold_pools = True
         self.names = LAYER_NAMES[: LAYER_INDEX[check_layer(last_layer)] + 1]
         self.layers = nn.ModuleList()
         for name in self.names:
@@ -124,10 +135,12 @@ class VGG19Features(nn.Module):
             with torch.no_grad():
                 conv.weight.copy_(torch.from_numpy(np.asarray(kernel)))
                 conv.bias.copy_(torch.from_numpy(np.asarray(bias)))
-            return conv
+            return FrozenConvReLU(conv) if self.fused else conv
         if name.startswith("relu"):
             return nn.ReLU(inplace=False)
-        return nn.MaxPool2d(2, 2) if self.pooling == "max" else nn.AvgPool2d(2, 2)
+        if self.pooling == "avg":
+            return nn.AvgPool2d(2, 2)
+        return MaxPool2x2() if self.fused else nn.MaxPool2d(2, 2)
 
     @property
     def last_layer(self) -> str:
@@ -140,8 +153,27 @@ class VGG19Features(nn.Module):
             raise ValueError(f"layer {LAYER_NAMES[stop]} is below this network's last layer "
                              f"{self.last_layer}")
         out: dict[str, torch.Tensor] = {}
-        for name, layer in zip(self.names[: stop + 1], self.layers, strict=False):
-            x = layer(x)
+        i = 0
+        while i <= stop:
+            name, layer = self.names[i], self.layers[i]
+            if isinstance(layer, FrozenConvReLU):
+                if name in wanted or i == stop:
+                    x = layer.conv(x)  # its pre-ReLU output is wanted
+                elif (self.fold_pools and i + 2 <= stop
+                      and isinstance(self.layers[i + 2], MaxPool2x2)
+                      and self.names[i + 1] not in wanted):
+                    x = layer.forward_pooled(x)  # conv + ReLU + max pool in one step
+                    i += 2
+                    name = self.names[i]
+                else:
+                    x = layer(x)  # conv + ReLU in one step
+                    i += 1
+                    name = self.names[i]
+            elif isinstance(layer, nn.ReLU) and self.names[i - 1] not in wanted:
+                x = torch.relu_(x)  # in place: the conv output is needed by no one else
+            else:
+                x = layer(x)
             if name in wanted:
                 out[name] = x
+            i += 1
         return out

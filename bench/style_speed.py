@@ -1,0 +1,347 @@
+"""Style transfer speed, quality and memory: our default path against a plain fp32 reference.
+
+Reference: the classic PyTorch-tutorial structure. One ``nn.Sequential`` of VGG19's
+layers down to relu5_1 with transparent loss modules inserted after the content and style
+layers, NCHW, fp32, ``torch.optim.LBFGS`` (defaults: no line search, history 100), G
+clamped to valid pixels in the closure as the tutorial does, the same original VGG19
+weights (our loader), the same images and settings and the same (course) loss definitions.
+
+Ours: :func:`desktop.style.optimize.stylize` with the default settings (automatic
+precision: bf16 on CPUs with AMX / AVX-512 BF16, fp32 otherwise), plus its forced-fp32
+path to show what precision and what the rest of the engineering each bring.
+
+Printed, all in the same run:
+
+1. seconds per iteration at 256 and 512 px (median), reference vs ours, and the ratio;
+2. quality: after N (200) L-BFGS iterations at 256 px, each final G (as saved, uint8) is
+   re-scored by the reference's fp32 objective; ours must be within 5% of the reference's;
+3. peak memory (max RSS of a fresh process running one job) at 512 px, beside our
+   estimate (:func:`desktop.style.optimize.estimate_memory`).
+
+Usage: ``python bench/style_speed.py [--sizes 256,512] [--speed-iterations 10]
+[--quality-iterations 200] [--skip-quality] [--skip-memory]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from desktop.imageio import load_rgb  # noqa: E402
+from desktop.style import images as imgs  # noqa: E402
+from desktop.style.optimize import (  # noqa: E402
+    LBFGS_HISTORY,
+    estimate_memory,
+    plan_job,
+    stylize,
+)
+from desktop.style.settings import StyleSettings  # noqa: E402
+from desktop.style.vgg import (  # noqa: E402
+    CAFFE_MEAN_BGR,
+    LAYER_NAMES,
+    deprocess,
+    layer_shape,
+    preprocess,
+)
+from desktop.style.vgg_weights import load_vgg19_weights  # noqa: E402
+
+DATA = Path(os.environ.get("FACESTYLE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+CONTENT = DATA / "nst-dev" / "tubingen.jpg"
+STYLE = DATA / "nst-dev" / "starry_night.jpg"
+REFERENCE_LAST = "relu5_1"
+
+
+# --- the reference: tutorial structure, fp32, NCHW ------------------------------------
+class RefContentLoss(nn.Module):
+    def __init__(self, target: torch.Tensor, weight: float) -> None:
+        super().__init__()
+        self.target, self.weight, self.loss = target.detach(), weight, torch.tensor(0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.loss = self.weight * 0.5 * ((x - self.target) ** 2).sum()
+        return x
+
+
+def ref_gram(x: torch.Tensor) -> torch.Tensor:
+    _, c, h, w = x.size()
+    f = x.view(c, h * w)
+    return f @ f.t()
+
+
+class RefStyleLoss(nn.Module):
+    def __init__(self, target_gram: torch.Tensor, weight: float) -> None:
+        super().__init__()
+        self.target, self.weight, self.loss = target_gram.detach(), weight, torch.tensor(0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, c, h, w = x.size()
+        self.loss = self.weight * ((ref_gram(x) - self.target) ** 2).sum() / (2 * h * w * c) ** 2
+        return x
+
+
+def build_reference(settings: StyleSettings, content_x: torch.Tensor, style_x: torch.Tensor):
+    """nn.Sequential down to relu5_1 with loss modules; returns (model, content, styles)."""
+    weights = load_vgg19_weights()
+    model = nn.Sequential()
+    plain = nn.Sequential()  # the same layers without loss modules, for the targets
+    content_losses, style_losses = [], []
+    height, width = content_x.shape[2:]
+    for name in LAYER_NAMES[: LAYER_NAMES.index(REFERENCE_LAST) + 1]:
+        if name.startswith("conv"):
+            kernel, bias = weights[name]
+            layer = nn.Conv2d(kernel.shape[1], kernel.shape[0], 3, padding=1)
+            layer.weight.data = torch.from_numpy(kernel.copy())
+            layer.bias.data = torch.from_numpy(bias.copy())
+        elif name.startswith("relu"):
+            layer = nn.ReLU(inplace=False)
+        else:
+            layer = nn.MaxPool2d(2, 2)
+        model.add_module(name, layer)
+        plain.add_module(name, layer)
+        if name == settings.content_layer:
+            loss = RefContentLoss(plain(content_x).detach(), settings.alpha)
+            model.add_module(f"content_loss_{name}", loss)
+            content_losses.append(loss)
+        if settings.style_layers.get(name):
+            a = plain(style_x).detach()
+            _, n_h, n_w = layer_shape(name, height, width)
+            target = ref_gram(a) * (n_h * n_w / (a.shape[2] * a.shape[3]))
+            loss = RefStyleLoss(target, settings.beta * settings.style_layers[name])
+            model.add_module(f"style_loss_{name}", loss)
+            style_losses.append(loss)
+    model.requires_grad_(False)
+    return model.eval(), content_losses, style_losses
+
+
+def reference_inputs(content: np.ndarray, style: np.ndarray, size: int):
+    h, w = imgs.fit_size(content.shape[0], content.shape[1], size)
+    content_x = preprocess(imgs.resize(content, h, w))
+    style_x = preprocess(imgs.resize_longest(style, max(h, w)))
+    return content_x, style_x
+
+
+def run_reference(content: np.ndarray, style: np.ndarray, settings: StyleSettings,
+                  iterations: int):
+    """Reference job: returns (per-iteration seconds, final G uint8, final J)."""
+    content_x, style_x = reference_inputs(content, style, settings.size)
+    model, content_losses, style_losses = build_reference(settings, content_x, style_x)
+    x = content_x.clone().requires_grad_(True)
+    mean = torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+    low, high = (-mean).expand_as(x), (255.0 - mean).expand_as(x)  # pixels 0..255
+    optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=iterations, max_eval=iterations,
+                                  tolerance_grad=-1.0, tolerance_change=-1.0,
+                                  history_size=100)
+    stamps: list[tuple[float, float]] = []
+    losses: list[float] = []
+
+    def closure() -> torch.Tensor:
+        stamps.append((time.perf_counter(), time.process_time()))
+        with torch.no_grad():  # the tutorial keeps G a valid image this way
+            torch.clamp(x, low, high, out=x)
+        optimizer.zero_grad()
+        model(x)
+        loss = sum(m.loss for m in content_losses) + sum(m.loss for m in style_losses)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        return loss
+
+    optimizer.step(closure)
+    stamps.append((time.perf_counter(), time.process_time()))
+    with torch.no_grad():
+        torch.clamp(x, low, high, out=x)
+    return _durations(stamps), deprocess(x), losses[-1]
+
+
+def _durations(stamps: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(wall, cpu) seconds between successive stamps."""
+    return [(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(stamps)]
+
+
+def reference_objective(content: np.ndarray, style: np.ndarray, settings: StyleSettings):
+    """The reference's fp32 J, as a function of a uint8 RGB image of G's size."""
+    content_x, style_x = reference_inputs(content, style, settings.size)
+    model, content_losses, style_losses = build_reference(settings, content_x, style_x)
+
+    def score(image: np.ndarray) -> float:
+        with torch.no_grad():
+            model(preprocess(image))
+            return float(sum(m.loss for m in content_losses) +
+                         sum(m.loss for m in style_losses))
+
+    return score
+
+
+def run_ours(content: np.ndarray, style: np.ndarray, settings: StyleSettings):
+    """Our job: returns (per-iteration (wall, cpu) seconds, final G, final J, precision)."""
+    stamps: list[tuple[float, float]] = []
+    reports = []
+    for report in stylize(content, [style], settings):
+        stamps.append((time.perf_counter(), time.process_time()))
+        reports.append(report)
+    first, last = reports[0], reports[-1]
+    # the first iteration's own time, then the time from yield to yield
+    seconds = [(first.seconds, first.seconds), *_durations(stamps)]
+    return seconds, last.image, last.total, last.precision
+
+
+def medians(seconds: list[tuple[float, float]], warmup: int) -> tuple[float, float]:
+    """Median wall and CPU seconds per iteration, skipping the first ``warmup``."""
+    kept = seconds[warmup:] if len(seconds) > warmup + 1 else seconds
+    return (statistics.median(s[0] for s in kept), statistics.median(s[1] for s in kept))
+
+
+# --- memory: one job in a fresh process -----------------------------------------------
+def memory_child(which: str, size: int, iterations: int) -> None:
+    content, style = load_rgb(CONTENT), load_rgb(STYLE)
+    settings = StyleSettings(size=size, iterations=iterations)
+    before = rss_bytes("VmRSS")
+    if which == "reference":
+        run_reference(content, style, settings, iterations)
+    else:
+        run_ours(content, style, settings)
+    print(json.dumps({"peak": rss_bytes("VmHWM"), "before": before,
+                      "estimate": estimate_memory(settings, content.shape)}))
+
+
+def rss_bytes(field: str) -> int:
+    """VmRSS (now) or VmHWM (peak) of this process from /proc (ru_maxrss elsewhere).
+
+    ru_maxrss is not used on Linux: a child inherits its parent's high-water mark there.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def measure_memory(which: str, size: int, iterations: int) -> dict[str, int]:
+    out = subprocess.run([sys.executable, __file__, "--memory-child", which, "--sizes",
+                          str(size), "--speed-iterations", str(iterations),
+                          "--threads", str(torch.get_num_threads())],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def mb(n: float) -> str:
+    return f"{n / 2**20:,.0f} MB"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="256,512")
+    parser.add_argument("--speed-iterations", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="speed runs per configuration, alternating; the best is kept")
+    parser.add_argument("--warmup", type=int, default=10,
+                        help="iterations left out of the speed median (start-up, first steps)")
+    parser.add_argument("--quality-iterations", type=int, default=200)
+    parser.add_argument("--quality-size", type=int, default=256)
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--memory-child", choices=("reference", "ours"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    if args.memory_child:
+        memory_child(args.memory_child, sizes[0], args.speed_iterations)
+        return 0
+    if not CONTENT.is_file() or not STYLE.is_file():
+        print(f"needs {CONTENT} and {STYLE} (the shared dev data); not found", file=sys.stderr)
+        return 1
+    content, style = load_rgb(CONTENT), load_rgb(STYLE)
+    plan = plan_job(content.shape, StyleSettings())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{plan.precision.describe()}; default precision here: {plan.precision.name}")
+    print(f"content {CONTENT.name} {content.shape[1]}x{content.shape[0]}, style {STYLE.name}; "
+          "settings: defaults (alpha, beta, lambdas, layers) unless noted\n")
+
+    print(f"1. Seconds per iteration: median of iterations {args.warmup + 1}-"
+          f"{args.speed_iterations}, best of {args.rounds} alternating runs (one iteration = "
+          "one L-BFGS step + one forward/backward)")
+    print("   wall-clock seconds (CPU seconds of the process in brackets: steadier on a busy "
+          "machine)")
+    print(f"{'size':>6} {'reference fp32':>22} {'ours fp32':>22} {'ours default':>29} "
+          f"{'ratio ref/default':>18}")
+    n = args.speed_iterations
+    for size in [] if args.skip_speed else sizes:
+        best: dict[str, tuple[float, float]] = {}
+        precision = ""
+        for _round in range(args.rounds):  # alternate, keep each one's best round
+            runs = {
+                "ref": run_reference(content, style, StyleSettings(size=size, iterations=n),
+                                     n)[0],
+                "fp32": run_ours(content, style, StyleSettings(size=size, iterations=n,
+                                                               precision="fp32"))[0],
+            }
+            ours = run_ours(content, style, StyleSettings(size=size, iterations=n))
+            runs["ours"], precision = ours[0], ours[3]
+            for key, seconds in runs.items():
+                m = medians(seconds, args.warmup)
+                best[key] = min(best.get(key, m), m)
+        (rw, rc), (fw, fc), (ow, oc) = best["ref"], best["fp32"], best["ours"]
+        print(f"{size:>6} {rw:>9.3f}s ({rc:>7.3f}s) {fw:>9.3f}s ({fc:>7.3f}s) "
+              f"{ow:>9.3f}s ({oc:>7.3f}s) {precision:>6} {rw / ow:>8.1f}x ({rc / oc:.1f}x)",
+              flush=True)
+
+    if not args.skip_quality:
+        q = args.quality_iterations
+        settings = StyleSettings(size=args.quality_size, iterations=q)
+        print(f"\n2. Quality: {q} L-BFGS iterations at {args.quality_size} px; final G as saved "
+              "(uint8) re-scored by the reference's fp32 J")
+        score = reference_objective(content, style, settings)
+        start = score(deprocess(reference_inputs(content, style, settings.size)[0]))
+        print(f"   J at the start (G = content): {start:.5g}")
+        runs = []
+        ref_s, ref_img, ref_own = run_reference(content, style, settings, q)
+        runs.append(("reference fp32", ref_s, ref_own, score(ref_img)))
+        for label, prec in (("ours fp32", "fp32"), ("ours default", "auto")):
+            s, img, own, used = run_ours(content, style, StyleSettings(
+                size=args.quality_size, iterations=q, precision=prec))
+            runs.append((f"{label} ({used})", s, own, score(img)))
+        ref_j = runs[0][3]
+        for label, s, own, j in runs:
+            wall, cpu = sum(t[0] for t in s) / len(s), sum(t[1] for t in s) / len(s)
+            print(f"   {label:<22} J = {j:.5g} ({100 * (j / ref_j - 1):+.1f}% vs reference); "
+                  f"its own J (float G) {own:.5g}; mean {wall:.3f} s/it ({cpu:.3f} CPU s)")
+        verdict = "PASS" if runs[-1][3] <= 1.05 * ref_j else "FAIL"
+        print(f"   default within 5% of the reference: {verdict}")
+
+    if not args.skip_memory:
+        size = max(sizes)
+        n_mem = LBFGS_HISTORY + 2
+        print(f"\n3. Peak memory of one job at {size} px, {n_mem} iterations (our L-BFGS "
+              "history full); fresh process, 'peak' = its VmHWM, 'job' = peak minus RSS before "
+              "the job")
+        for which in ("reference", "ours"):
+            m = measure_memory(which, size, n_mem)
+            print(f"   {which:<10} peak {mb(m['peak'])}, job {mb(m['peak'] - m['before'])}"
+                  + (f", our estimate {mb(m['estimate'])}" if which == "ours" else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
