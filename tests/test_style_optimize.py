@@ -187,6 +187,54 @@ def test_lbfgs_minimises_a_quadratic():
     assert torch.allclose(x, torch.linalg.solve(a, b), atol=1e-3)
 
 
+def classic_two_loop(pairs: list[tuple[torch.Tensor, torch.Tensor]], grad: torch.Tensor):
+    """-H g by the textbook two-loop recursion, in float64 (Nocedal & Wright, alg. 7.4)."""
+    q = -grad.double()
+    alphas = []
+    for s, y in reversed(pairs):
+        s, y = s.double(), y.double()
+        a = float(s @ q) / float(y @ s)
+        q -= a * y
+        alphas.append(a)
+    s, y = pairs[-1][0].double(), pairs[-1][1].double()
+    r = q * (float(y @ s) / float(y @ y))
+    for (s, y), a in zip(pairs, reversed(alphas), strict=True):
+        s, y = s.double(), y.double()
+        b = float(y @ r) / float(y @ s)
+        r += (a - b) * s
+    return r
+
+
+def test_lbfgs_direction_is_the_two_loop_recursion():
+    """The inner-product form gives the textbook direction, also after the history wraps."""
+    torch.manual_seed(1)
+    n = 64
+    m = torch.randn(n, n, dtype=torch.float64)
+    a = (m @ m.T / n + torch.diag(torch.linspace(0.1, 10.0, n, dtype=torch.float64))).float()
+    b = torch.randn(n)
+    x = torch.zeros(n)
+    opt = LBFGS(history_size=4, first_step=0.5)
+    pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
+    previous = None
+    compared = 0
+    for _ in range(12):
+        grad = a @ x - b
+        if previous is not None:
+            s, y = x - previous[0], grad - previous[1]
+            if float(y @ s) > 1e-10:
+                pairs = [*pairs, (s, y)][-4:]
+        before = x.clone()
+        previous = (before, grad.clone())
+        if not opt.step(x, grad):  # remembers the newest pair, then steps along -H g (lr 1)
+            break
+        if pairs:
+            assert opt.pairs_kept == len(pairs)
+            expected = classic_two_loop(pairs, grad)
+            torch.testing.assert_close((x - before).double(), expected, rtol=1e-4, atol=1e-6)
+            compared += 1
+    assert compared >= 8  # the history (4 pairs) wrapped around several times
+
+
 def test_lbfgs_projection_keeps_iterates_in_the_box():
     c = torch.tensor([3.0, -2.0, 0.5, 10.0])
     x = torch.zeros(4)
