@@ -236,3 +236,20 @@ def test_bf16_mode_keeps_the_fp32_boxes_on_every_faces_dev_photo(shared_data, de
             assert best.score == pytest.approx(face.score, abs=0.02)
         faces += len(exact)
     assert faces >= 25
+
+
+def test_fused_cpu_network_gives_the_plain_networks_scores():
+    """The oneDNN path (packed kernels, conv + ReLU fused) is the same function."""
+    from desktop.face.detector import FusedMMOD
+
+    det = FaceDetector(device="cpu", precision="fp32")
+    if not isinstance(det._runner, FusedMMOD):
+        pytest.skip("this torch has no oneDNN fused convolution")
+    torch.manual_seed(1)
+    for shape in ((1, 3, 120, 160), (1, 3, 97, 211)):  # the second reuses the first packing
+        x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            plain = det.net.head(det.net.trunk(x))
+            fused = det._runner.head(det._runner.trunk(x))
+        assert fused.shape == plain.shape
+        torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-4)

@@ -117,6 +117,22 @@ def test_embedder_batches_and_single_chips_agree(pretrained):
         emb(np.zeros((1, 120, 120, 3), np.uint8))
 
 
+def test_fused_cpu_path_computes_the_encoder(pretrained):
+    """The oneDNN path (packed kernels, fused ReLU and residual sums, one thread for small
+    batches) is the same function as the module, at batch 1 and in a batch."""
+    chips = synthetic_chips(3, seed=7)
+    emb = ChipEmbedder(pretrained)
+    if emb._fused is None:
+        pytest.skip("this torch has no oneDNN fused convolution")
+    with torch.no_grad():
+        plain = pretrained(torch.from_numpy(chips).permute(0, 3, 1, 2).float()).numpy()
+    threads = torch.get_num_threads()
+    single = emb(chips[:1])
+    assert torch.get_num_threads() == threads  # the one-thread batch gave the threads back
+    np.testing.assert_allclose(single[0], plain[0], atol=1e-5)
+    np.testing.assert_allclose(emb(chips), plain, atol=1e-5)
+
+
 def test_embedder_is_safe_to_share_between_threads(pretrained):
     chips = synthetic_chips(2, seed=4)
     emb = ChipEmbedder(pretrained)

@@ -25,6 +25,7 @@ d = ||f(x1) - f(x2)||^2 between two chips of one person is usually below 0.36.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import threading
@@ -38,6 +39,7 @@ from torch import nn
 
 from desktop.errors import ModelFileError
 from desktop.face.dlib_nets import ENCODER_DEFINITION, Network, load_network
+from desktop.face.onednn import PackedConv, onednn_available
 from desktop.face.types import CHIP_SIZE, EMBEDDING_DIM
 
 #: dlib's channel means (R, G, B) of the face chips it trained on; the file holds them too.
@@ -251,6 +253,56 @@ def fold_affines(encoder: FaceEncoder) -> FaceEncoder:
     return fused
 
 
+class FusedCPUForward:
+    """The folded encoder's forward pass on oneDNN kernels (see :class:`PackedConv`):
+    stem conv + ReLU fused; in each residual unit conv1 + ReLU fused, and for identity
+    units conv2 + skip sum + ReLU fused. Downsampling units keep dlib's zero-padded sum."""
+
+    def __init__(self, folded: FaceEncoder) -> None:
+        self.stem_conv = PackedConv(folded.stem.conv, relu=True)
+        self.stem_pool = folded.stem.pool
+        self.units: list[tuple[PackedConv, PackedConv, nn.Module | None]] = []
+        for level in (folded.level4, folded.level3, folded.level2, folded.level1,
+                      folded.level0):
+            for unit in level:
+                identity = isinstance(unit.skip, nn.Identity)
+                self.units.append((PackedConv(unit.conv1, relu=True),
+                                   PackedConv(unit.conv2, relu=identity),
+                                   None if identity else unit.skip))
+        self.fc = folded.fc
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, 150, 150) preprocessed, channels_last -> (N, 128) in x's dtype."""
+        x = self.stem_pool(self.stem_conv(x))
+        for conv1, conv2, pool in self.units:
+            if pool is None:
+                x = conv2(conv1(x), add=x)
+            else:
+                x = F.relu(add_prev(conv2(conv1(x)), pool(x)))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+#: Batches smaller than this run on one thread (by precision). Measured on 2 AVX-512/AMX
+#: cores (``bench/face_engine.py``): the maps shrink to 9x9 and less, and splitting such small
+#: convolutions between threads costs more than it saves. fp32 at batch 1: 7.7 ms on one
+#: thread, 9.6 ms on two; bf16 at batch 1: 4.5 against 8.5 ms, and still ahead at batch 4.
+SINGLE_THREAD_BELOW = {"fp32": 2, "bf16": 8}
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with at most ``n`` torch threads (None: unchanged)."""
+    before = torch.get_num_threads()
+    if n is None or n >= before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class ChipEmbedder:
     """Runs a :class:`FaceEncoder` on uint8 chips: batched, on the encoder's device, in
     channels_last, with the affines folded into the convolutions.
@@ -273,11 +325,15 @@ class ChipEmbedder:
         self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         self.mean = encoder.mean.detach().float().clone()  # preprocessing stays in fp32
         self.model = fold_affines(encoder).to(dtype=self.dtype, memory_format=torch.channels_last)
+        self._fused = (FusedCPUForward(self.model)
+                       if self.device.type == "cpu" and onednn_available() else None)
         self._lock = threading.Lock()
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = ((x - self.mean) / DLIB_INPUT_SCALE).to(self.dtype)
         x = x.contiguous(memory_format=torch.channels_last)
+        if self._fused is not None:
+            return self._fused(x).float()
         m = self.model
         x = m.stem(x)
         x = m.level0(m.level1(m.level2(m.level3(m.level4(x)))))
@@ -298,5 +354,8 @@ class ChipEmbedder:
             for start in range(0, len(chips), self.batch_size):
                 batch = np.ascontiguousarray(chips[start:start + self.batch_size])
                 x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float()
-                out.append(self._forward(x).cpu().numpy())
+                small = (self.device.type == "cpu"
+                         and len(batch) < SINGLE_THREAD_BELOW[self.precision])
+                with _torch_threads(1 if small else None):
+                    out.append(self._forward(x).cpu().numpy())
         return np.concatenate(out).astype(np.float32, copy=False)
