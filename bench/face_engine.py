@@ -63,7 +63,8 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm
+    for _ in range(3):  # warm: first calls pack kernels and grow buffers
+        fn()
     return statistics.median(timed(fn)[0] for _ in range(repeat))
 
 
@@ -335,7 +336,7 @@ def main() -> int:
     parser.add_argument("--cnn-photos", type=int, default=3,
                         help="photos dlib's (slow) CNN detector runs on")
     parser.add_argument("--max-photos", type=int, default=None)
-    parser.add_argument("--repeat", type=int, default=5, help="runs per encoder figure")
+    parser.add_argument("--repeat", type=int, default=30, help="runs per encoder figure")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     args = parser.parse_args()
     try:
