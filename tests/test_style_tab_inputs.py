@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, Qt, QUrl
-from PySide6.QtGui import QGuiApplication, QImage
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QCursor, QGuiApplication, QImage
+from PySide6.QtWidgets import QApplication
 from style_tab_helpers import content_image, load_pair, style_image
 
 from desktop.style.presets import builtin_presets, presets_dir
@@ -113,6 +114,32 @@ def test_paste_and_drop(qtbot, tab, tmp_path):
     mime.setImageData(rgba)
     assert tab.side.content.take_mime(mime, "The dropped item")
     assert (tab.side.content.image == 255).all()  # transparent pixels over white
+
+
+def test_ctrl_v_fills_the_empty_cards_in_order(qtbot, tab):
+    clipboard = QGuiApplication.clipboard()
+    tab.show()
+    qtbot.waitExposed(tab)
+    tab.live.canvas.setFocus()
+    QCursor.setPos(tab.mapToGlobal(tab.rect().bottomRight()) + QPoint(50, 50))  # off the cards
+    clipboard.setImage(to_qimage(content_image()))
+    qtbot.keyClick(tab.live.canvas, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert tab.side.content.image is not None
+    assert np.array_equal(tab.side.content.image, content_image())
+    assert tab.side.styles.slots[0].image is None
+    clipboard.setImage(to_qimage(style_image(32)))
+    qtbot.keyClick(tab.live.canvas, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(tab.side.styles.slots[0].image, style_image(32))
+    assert np.array_equal(tab.side.content.image, content_image())  # kept
+    # all cards full: the card under the pointer takes it
+    slot = tab.side.styles.slots[0]
+    QCursor.setPos(slot.mapToGlobal(slot.rect().center()))
+    if QApplication.widgetAt(QCursor.pos()) is None:
+        return  # this platform plugin cannot place the pointer
+    clipboard.setImage(to_qimage(style_image(24)))
+    qtbot.keyClick(tab.live.canvas, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(slot.image, style_image(24))
+    assert np.array_equal(tab.side.content.image, content_image())
 
 
 def test_several_styles_have_blend_weights(qtbot, tab):

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QSplitter, QWidget
+from PySide6.QtGui import QCursor, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import QApplication, QFileDialog, QHBoxLayout, QSplitter, QWidget
 
 from desktop.errors import FacestyleError
 from desktop.style.presets import apply_preset
@@ -34,6 +34,7 @@ from desktop.ui.error_dialog import show_error
 from desktop.ui.settings import read
 from desktop.ui.style import saving
 from desktop.ui.style.history import HistoryEntry
+from desktop.ui.style.image_slot import ImageSlot
 from desktop.ui.style.job import FAILED, FINISHED, IDLE, PAUSED, RUNNING, StyleJob
 from desktop.ui.style.live_view import LiveView, format_duration
 from desktop.ui.style.look import STYLE_SHEET
@@ -100,6 +101,10 @@ class StyleTab(QWidget):
         self.job.failed.connect(lambda exc: show_error(self, exc, "Style transfer stopped"))
         live.set_running(IDLE)
         live.save_button.setEnabled(False)
+        # Ctrl+V anywhere in the tab (text fields keep their own paste)
+        paste = QShortcut(QKeySequence(QKeySequence.StandardKey.Paste), self)
+        paste.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        paste.activated.connect(self.paste_image)
 
     # -- settings --------------------------------------------------------------------
     def settings(self) -> StyleSettings:
@@ -120,6 +125,25 @@ class StyleTab(QWidget):
         self.message(_describe(exc), ERROR)
 
     # -- inputs ----------------------------------------------------------------------
+    def paste_target(self) -> ImageSlot:
+        """Where Ctrl+V puts the clipboard's image: the card under the pointer; else the
+        first card without an image (the content first); else the content card."""
+        widget = QApplication.widgetAt(QCursor.pos())
+        while widget is not None and not isinstance(widget, ImageSlot):
+            widget = widget.parentWidget()
+        if widget is not None and self.isAncestorOf(widget):
+            return widget
+        if self.side.content.image is None:
+            return self.side.content
+        for slot in self.side.styles.slots:
+            if slot.image is None:
+                return slot
+        return self.side.content
+
+    def paste_image(self) -> bool:
+        """Ctrl+V: the clipboard's image (or image file) into :meth:`paste_target`."""
+        return self.paste_target().paste()
+
     def _inputs_changed(self) -> None:
         content = self.side.content.image
         styles = self.side.styles.images()
