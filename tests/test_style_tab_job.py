@@ -72,6 +72,19 @@ def test_a_job_shows_G_at_every_iteration_and_plots_every_loss(qtbot, tab):
     assert np.array_equal(entry.image, last.image)
 
 
+def test_a_setting_changed_during_a_run_is_explained(qtbot, tab):
+    load_pair(tab)
+    make_tiny(tab, iterations=2000)
+    tab.start()
+    qtbot.waitUntil(lambda: len(tab.job.recorder.rows) >= 1, timeout=JOB_TIMEOUT_MS)
+    started_with = tab.shown_settings.alpha
+    tab.side.controls.weights.alpha.setValue(started_with * 10)
+    assert "keeps the settings it started with" in tab.live.message.text()
+    with qtbot.waitSignal(tab.job.ended, timeout=JOB_TIMEOUT_MS):
+        tab.job.stop()
+    assert tab.shown_settings.alpha == started_with  # the run's own settings, as started
+
+
 def test_pause_resume_and_stop_from_the_buttons(qtbot, tab):
     load_pair(tab)
     make_tiny(tab, iterations=2000)

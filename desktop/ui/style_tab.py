@@ -64,6 +64,7 @@ class StyleTab(QWidget):
         self._job_started = 0.0
         self._last_save_dir = ""
         self._notices_shown = True
+        self._change_noted = False
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setChildrenCollapsible(False)
@@ -87,6 +88,7 @@ class StyleTab(QWidget):
         side.presets.failed.connect(lambda exc: self.message(_describe(exc), ERROR))
         side.presets.saved.connect(lambda name: self.message(f"Saved the preset “{name}”.", INFO))
         side.controls.run.iterations.valueChanged.connect(self._iterations_changed)
+        side.controls.changed.connect(self._settings_changed)
         live.start_button.clicked.connect(self.start)
         live.pause_button.clicked.connect(self.job.toggle_pause)
         live.stop_button.clicked.connect(self.job.stop)
@@ -123,6 +125,13 @@ class StyleTab(QWidget):
 
     def _image_failed(self, exc: Exception) -> None:
         self.message(_describe(exc), ERROR)
+
+    def _settings_changed(self) -> None:
+        """A change during a run: say once that the run keeps what it started with."""
+        if self.job.running and not self._change_noted:
+            self._change_noted = True
+            self.message("This run keeps the settings it started with. Press Stop, then "
+                         "Start, to paint with the new ones.", INFO)
 
     # -- inputs ----------------------------------------------------------------------
     def paste_target(self) -> ImageSlot:
@@ -210,6 +219,7 @@ class StyleTab(QWidget):
         self.live.stats.setText("Preparing: loading VGG19 and computing the targets…")
         self._job_started = time.monotonic()
         self._notices_shown = False
+        self._change_noted = False
         self.shown_settings = settings
         self._job_inputs = {"content": self.side.content.source,
                             "styles": [s.source for s in self.side.styles.filled()]}
