@@ -95,3 +95,38 @@ def test_ui_heartbeat_while_the_real_engine_runs(make_tab, gallery, engine, vide
     beat.stop()
     assert tab.session.pipeline.stats().frames - before >= 5
     assert beat.max_gap_ms <= 100, f"the UI thread stalled {sorted(beat.gaps)[-5:]} ms"
+
+
+def test_enrolment_from_the_clip_as_camera_finds_good_shots_of_lin_manuel(engine, video):
+    """The camera enrolment's judge, over the clip's frames: the close-up gives good shots
+    (80 px limit; at 100 px the clip's 80-96 px faces were nearly all "too small"), and
+    each good shot's descriptor is Lin-Manuel Miranda's (his photo within tau)."""
+    import cv2
+    import numpy as np
+
+    from desktop.face.camera import Frame
+    from desktop.imageio import load_rgb
+    from desktop.ui.checkin.enrol_work import capture_loop
+
+    capture = cv2.VideoCapture(str(video / "short_hamilton_clip.mp4"))
+    close_up = []
+    for index in range(200):
+        ok, bgr = capture.read()
+        assert ok
+        if index >= 100 and index % 5 == 0:  # the close-up, every 5th frame
+            close_up.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    capture.release()
+    assert len(close_up) == 20
+    stream = iter(Frame(image=f, index=i, timestamp=float(i), wall_time=float(i))
+                  for i, f in enumerate(close_up))
+    updates = []
+    for update in capture_loop(lambda: next(stream, None), engine, idle_s=0.0):
+        updates.append(update)
+        if len(updates) == len(close_up):
+            break
+    good = [u for u in updates if u.check.ok]
+    assert len(good) >= 3, [u.check.reason for u in updates]
+    [photo] = engine.analyze(load_rgb(video / "lin-manuel-miranda.png"))
+    for update in good:
+        d = float(np.sum((update.descriptor - photo.descriptor) ** 2))
+        assert d <= 0.36, d

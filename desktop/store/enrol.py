@@ -30,7 +30,7 @@ from desktop.store.records import NewTemplate, Person
 from desktop.tasks import CancelToken, ProgressCallback, no_progress
 
 #: Faces narrower than this (pixels of the original image) are refused: too little detail
-#: for a reliable template. The live dialog asks for ~100 px; photos are often tighter.
+#: for a reliable template. The live dialog asks for 80 px; photos are often tighter.
 DEFAULT_MIN_FACE_PX = 60
 
 

@@ -2,7 +2,7 @@
 
 The camera capture takes up to :data:`MAX_SHOTS` shots by itself, at least
 :data:`SHOT_SPACING_S` apart, each only when the frame passes every check (exactly one
-face, at least ~100 px, sharp, facing the camera); a refused frame shows its reason in
+face, at least 80 px, sharp, facing the camera); a refused frame shows its reason in
 large type under the preview. Photos from files go through the same checks.
 
 Before saving, the aligned chips are shown for review (a bad one can be removed), and the
