@@ -35,12 +35,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from torch import nn
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import desktop  # noqa: E402
+
+# What `facestyle stylize` does (headless): OpenMP's own wait policy, before torch loads.
+desktop.use_openmp_default_wait()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 from desktop.imageio import load_rgb  # noqa: E402
 from desktop.style import images as imgs  # noqa: E402

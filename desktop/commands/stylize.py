@@ -118,6 +118,9 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    import desktop
+
+    desktop.use_openmp_default_wait()  # headless and compute-bound: before torch loads
     from desktop.commands.progress import ProgressBar
     from desktop.imageio import load_rgb
     from desktop.style.optimize import plan_job, stylize
