@@ -67,6 +67,28 @@ def test_cli_and_library_give_the_same_image(tmp_path, images):
     np.testing.assert_array_equal(np.asarray(Image.open(out)), last.image)
 
 
+def test_threads_option_sets_the_thread_count_and_reproduces_that_run(tmp_path, images):
+    """``--threads 1`` paints what the library paints on one thread (the Style tab's count
+    on a 2-core machine), and gives the process's threads back to no one else: it is the
+    whole run's setting."""
+    import torch
+
+    from desktop.imageio import load_rgb
+
+    content, style, _ = images
+    out = tmp_path / "one.png"
+    before = torch.get_num_threads()
+    try:
+        assert main(["stylize", str(content), str(style), "-o", str(out), "--size", "48",
+                     "--iterations", "6", "--threads", "1", "--quiet"]) == 0
+        assert torch.get_num_threads() == 1
+        last = list(stylize(load_rgb(content), [load_rgb(style)], read_settings(out)))[-1]
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), last.image)
+    assert main(["stylize", str(content), str(style), "-o", str(out), "--threads", "-1"]) == 2
+
+
 def test_bad_inputs_give_messages_not_tracebacks(tmp_path, images, capsys):
     content, style, _ = images
     broken = tmp_path / "broken.jpg"

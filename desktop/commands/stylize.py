@@ -101,6 +101,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and on CUDA, else fp32")
     p.add_argument("--report", metavar="REPORT.json",
                    help="write per-iteration losses/times" + _NO_DEFAULT)
+    p.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="CPU threads (default: all cores). The Style tab uses all but one; "
+                   "the same N reproduces its image bit for bit")
     p.add_argument("--quiet", action="store_true", help="no progress bar" + _NO_DEFAULT)
     p.set_defaults(func=run)
 
@@ -126,6 +129,12 @@ def run(args: argparse.Namespace) -> int:
     from desktop.style.optimize import plan_job, stylize
     from desktop.style.output import save_result
 
+    if args.threads < 0:
+        raise FacestyleError("--threads must be 0 (all cores) or more.")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     settings = settings_from_args(args)
     content = load_rgb(args.content)
     styles = [load_rgb(path) for path in args.styles]
