@@ -116,8 +116,16 @@ def test_paste_and_drop(qtbot, tab, tmp_path):
     assert (tab.side.content.image == 255).all()  # transparent pixels over white
 
 
-def test_ctrl_v_fills_the_empty_cards_in_order(qtbot, tab):
-    clipboard = QGuiApplication.clipboard()
+@pytest.fixture
+def clipboard():
+    """The application clipboard, emptied afterwards (an image left on it at exit crashed
+    the offscreen platform's shutdown)."""
+    board = QGuiApplication.clipboard()
+    yield board
+    board.clear()
+
+
+def test_ctrl_v_fills_the_empty_cards_in_order(qtbot, tab, clipboard):
     tab.show()
     qtbot.waitExposed(tab)
     tab.live.canvas.setFocus()
