@@ -174,3 +174,56 @@ def test_fused_network_gives_the_same_features_and_gradients(dtype, channels_las
             assert torch.allclose(f0[name], f1[name], rtol=tol,
                                   atol=tol * float(f0[name].abs().max()))
         assert ((g0 - g1).norm() / g0.norm()).item() < tol
+
+
+@pytest.mark.parametrize("dtype, channels_last", [(torch.float32, False),
+                                                  (torch.bfloat16, True)])
+def test_style_gradients_handed_to_the_next_layer_give_autograds_gradient(dtype, channels_last):
+    """J = alpha Jc + beta sum lambda Js on the fused network, where each style loss leaves
+    its gradient for the next layer's backward to add (GradientSink), has the plain
+    network's dJ/dG; and the sinks were used (no style gradient went through autograd)."""
+    from desktop.style import conv_relu
+    from desktop.style.losses import build_objective, gram_matrix
+
+    style_layers = {"relu1_1": 0.2, "relu2_1": 0.2, "relu3_1": 0.2, "relu4_1": 0.2,
+                    "relu5_1": 0.2}
+    layers = [*style_layers, "relu4_2"]
+    torch.manual_seed(2)
+    x0 = torch.rand(1, 3, 40, 48) * 255 - 120
+    target_x = torch.rand(1, 3, 40, 48) * 255 - 120
+    taken: list[bool] = []
+    original_take = conv_relu.GradientSink.take
+
+    def spy(self):
+        grad = original_take(self)
+        taken.append(grad is not None)
+        return grad
+
+    grads = []
+    for fused in (False, True):
+        net = VGG19Features("relu5_1", fused=fused).to(dtype)
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+
+        def prepare(t, net=net):
+            t = t.to(dtype)
+            return t.contiguous(memory_format=torch.channels_last) if channels_last else t
+
+        with torch.no_grad():
+            targets = net(prepare(target_x), layers)
+        objective = build_objective(1.0, 1e3, "relu4_2", targets["relu4_2"].float(),
+                                    style_layers,
+                                    {n: gram_matrix(targets[n]) * 0.5 for n in style_layers},
+                                    0.0)
+        x = x0.clone().requires_grad_(True)
+        conv_relu.GradientSink.take = spy
+        try:
+            objective(net(prepare(x), layers), x).total.backward()
+        finally:
+            conv_relu.GradientSink.take = original_take
+        grads.append(x.grad)
+    g0, g1 = grads
+    tol = 1e-4 if dtype == torch.float32 else 3e-2
+    assert ((g0 - g1).norm() / g0.norm()).item() < tol
+    # relu1_1..relu4_1 handed theirs on; relu5_1 is last (autograd), relu4_2 has no style
+    assert sorted(taken) == [False, True, True, True, True], taken

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from desktop.style.conv_relu import GradientSink
+
 
 def _fp32(a: torch.Tensor) -> torch.Tensor:
     """``a`` in fp32 at least (bf16/fp16 are cast up; fp64 stays fp64)."""
@@ -72,11 +74,13 @@ class _StyleLossFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, target: torch.Tensor, c: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, a: torch.Tensor, target: torch.Tensor, c: float,  # type: ignore[override]
+                sink: GradientSink | None = None) -> torch.Tensor:
         with torch.autocast(a.device.type, enabled=False):
             diff = gram_matrix(a) - target  # fp32 (n_C, n_C)
             ctx.save_for_backward(a, diff)
             ctx.c = c
+            ctx.sink = sink
             return diff.pow(2).sum() * c
 
     @staticmethod
@@ -90,7 +94,9 @@ class _StyleLossFunction(torch.autograd.Function):
                 grad = grad.permute(0, 3, 1, 2)
             else:
                 grad = (d @ f).reshape(a.shape)
-        return grad, None, None
+        if ctx.sink is not None and ctx.sink.deposit(grad):
+            return None, None, None, None  # the next layer's backward adds it (GradientSink)
+        return grad, None, None, None
 
 
 class ContentLoss(nn.Module):
@@ -117,7 +123,8 @@ class StyleLoss(nn.Module):
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         _, n_c, n_h, n_w = a.shape
-        return _StyleLossFunction.apply(a, self.target, 1.0 / float(2 * n_h * n_w * n_c) ** 2)
+        return _StyleLossFunction.apply(a, self.target, 1.0 / float(2 * n_h * n_w * n_c) ** 2,
+                                        getattr(a, "grad_sink", None))
 
 
 class TVLoss(nn.Module):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from desktop.style.conv_relu import FrozenConvReLU, MaxPool2x2
+from desktop.style.conv_relu import FrozenConvReLU, GradientSink, MaxPool2x2
 from desktop.style.vgg_weights import CONV_CHANNELS, KERNEL_SIZE, load_vgg19_weights
 
 #: Convs per block of VGG19 (configuration "E").
@@ -159,15 +159,21 @@ class VGG19Features(nn.Module):
             if isinstance(layer, FrozenConvReLU):
                 if name in wanted or i == stop:
                     x = layer.conv(x)  # its pre-ReLU output is wanted
-                elif (self.fold_pools and i + 2 <= stop
-                      and isinstance(self.layers[i + 2], MaxPool2x2)
-                      and self.names[i + 1] not in wanted):
-                    x = layer.forward_pooled(x)  # conv + ReLU + max pool in one step
-                    i += 2
-                    name = self.names[i]
                 else:
-                    x = layer(x)  # conv + ReLU in one step
-                    i += 1
+                    # x, handed on, is also an output: a style loss on it leaves its
+                    # gradient for this layer's backward to add (see GradientSink)
+                    sink = None
+                    if x.requires_grad and any(x is v for v in out.values()):
+                        sink = GradientSink()
+                        x.grad_sink = sink  # type: ignore[attr-defined]
+                    if (self.fold_pools and i + 2 <= stop
+                            and isinstance(self.layers[i + 2], MaxPool2x2)
+                            and self.names[i + 1] not in wanted):
+                        x = layer.forward_pooled(x, sink)  # conv + ReLU + max pool in one step
+                        i += 2
+                    else:
+                        x = layer(x, sink)  # conv + ReLU in one step
+                        i += 1
                     name = self.names[i]
             elif isinstance(layer, nn.ReLU) and self.names[i - 1] not in wanted:
                 x = torch.relu_(x)  # in place: the conv output is needed by no one else
