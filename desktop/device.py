@@ -29,6 +29,17 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+@functools.lru_cache(maxsize=1)
+def onednn_fused_conv_available() -> bool:
+    """Whether this torch has oneDNN's fused convolution op (CPU builds normally do); the
+    face networks and the style loop run their CPU convolutions on it when it is there."""
+    try:
+        return torch.backends.mkldnn.is_available() and hasattr(
+            torch.ops.mkldnn, "_convolution_pointwise")
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def cpu_has_native_bf16() -> bool:
     """True when the CPU computes bf16 natively (AMX-BF16 or AVX-512 BF16)."""
     flags = cpu_flags()

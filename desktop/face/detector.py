@@ -46,9 +46,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from desktop.device import onednn_fused_conv_available
 from desktop.face.dlib_nets import DETECTOR_DEFINITION, Network, load_network
 from desktop.face.encoder import Affine, copy_dlib_weights, fold_affine_pairs
-from desktop.face.onednn import PackedConv, onednn_available
+from desktop.face.onednn import PackedConv
 from desktop.face.types import DEFAULT_MIN_FACE_SIZE, Face
 
 #: dlib's detection window (the file says 80x80) and pyramid rate (pyramid_down<6>: 5/6).
@@ -331,8 +332,8 @@ class FaceDetector:
         # fp32 copy of the head, to confirm what the bf16 network proposes
         self.head32 = copy.deepcopy(net).to(self.device) if self.dtype != torch.float32 else None
         self.net = net.to(self.device, self.dtype, memory_format=torch.channels_last)
-        self._runner: MMODNet | FusedMMOD = (
-            FusedMMOD(self.net) if self.device.type == "cpu" and onednn_available() else self.net)
+        on_onednn = self.device.type == "cpu" and onednn_fused_conv_available()
+        self._runner: MMODNet | FusedMMOD = FusedMMOD(self.net) if on_onednn else self.net
         self.mean = torch.tensor(network.input["mean"], dtype=torch.float32,
                                  device=self.device).view(1, 3, 1, 1)
         self.padding = int(network.input["pyramid_padding"])

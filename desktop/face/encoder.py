@@ -37,9 +37,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from desktop.device import onednn_fused_conv_available
 from desktop.errors import ModelFileError
 from desktop.face.dlib_nets import ENCODER_DEFINITION, Network, load_network
-from desktop.face.onednn import PackedConv, onednn_available
+from desktop.face.onednn import PackedConv
 from desktop.face.types import CHIP_SIZE, EMBEDDING_DIM
 
 #: dlib's channel means (R, G, B) of the face chips it trained on; the file holds them too.
@@ -326,7 +327,7 @@ class ChipEmbedder:
         self.mean = encoder.mean.detach().float().clone()  # preprocessing stays in fp32
         self.model = fold_affines(encoder).to(dtype=self.dtype, memory_format=torch.channels_last)
         self._fused = (FusedCPUForward(self.model)
-                       if self.device.type == "cpu" and onednn_available() else None)
+                       if self.device.type == "cpu" and onednn_fused_conv_available() else None)
         self._lock = threading.Lock()
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:

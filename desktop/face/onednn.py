@@ -10,15 +10,6 @@ import torch
 from torch import nn
 
 
-def onednn_available() -> bool:
-    """Whether this torch has oneDNN's fused convolution op (CPU builds normally do)."""
-    try:
-        return torch.backends.mkldnn.is_available() and hasattr(
-            torch.ops.mkldnn, "_convolution_pointwise")
-    except (AttributeError, RuntimeError):
-        return False
-
-
 class PackedConv:
     """A frozen ``nn.Conv2d`` run by oneDNN with its kernel laid out once, in oneDNN's own
     blocked format, optionally fused with what follows it: ``relu(conv(x))`` or

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from desktop.device import onednn_fused_conv_available
+
 _FUSED_DTYPES = (torch.float32, torch.bfloat16)
 _PAD = [1, 1]
 _ONE = [1, 1]
@@ -60,14 +62,6 @@ class GradientSink:
         return grad
 
 
-def _fused_op_available() -> bool:
-    try:
-        return torch.backends.mkldnn.is_available() and hasattr(
-            torch.ops.mkldnn, "_convolution_pointwise")
-    except (AttributeError, RuntimeError):
-        return False
-
-
 class FrozenConvReLU(nn.Module):
     """A 3x3, padding 1 convolution followed by ReLU, with frozen weights and no weight grads."""
 
@@ -98,7 +92,7 @@ class FrozenConvReLU(nn.Module):
         re-lay-out the kernels on every call (a fifth of the conv time at 256 px in bf16).
         """
         if not (x.device.type == "cpu" and x.dtype in _FUSED_DTYPES
-                and x.dtype == self.weight.dtype and _fused_op_available()):
+                and x.dtype == self.weight.dtype and onednn_fused_conv_available()):
             return None
         key = (tuple(x.shape), x.dtype)
         if self._packed_key != key:
