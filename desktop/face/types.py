@@ -15,6 +15,7 @@ Conventions used everywhere in ``desktop.face``:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -69,6 +70,10 @@ class FaceEngineLike(Protocol):
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
         """(N, 150, 150, 3) uint8 chips to (N, 128) float32 descriptors."""
+
+
+#: Builds the face engine (slow: loads the models), called off the UI thread.
+EngineFactory = Callable[[], FaceEngineLike]
 
 
 def squared_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:

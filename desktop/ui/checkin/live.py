@@ -53,13 +53,11 @@ from desktop.face.pipeline import (
     GalleryCheckinLog,
     PipelineSettings,
 )
-from desktop.face.types import DEFAULT_TAU, FaceEngineLike
+from desktop.face.types import DEFAULT_TAU, EngineFactory, FaceEngineLike
 from desktop.ui.qthreading import Worker
 from desktop.ui.torch_runtime import responsive_gil
 
 log = logging.getLogger(__name__)
-
-EngineFactory = Callable[[], FaceEngineLike]
 
 #: Delay before a video file that ended plays again, in seconds.
 REPLAY_DELAY_S = 3.0

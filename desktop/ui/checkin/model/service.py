@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +41,7 @@ from desktop.face.training import (
 )
 from desktop.face.training.data import dataset_from_gallery
 from desktop.face.training.jobs import FineTuneOutcome, fine_tune_version, switch_encoder
-from desktop.face.types import DEFAULT_TAU, FaceEngineLike
+from desktop.face.types import DEFAULT_TAU, EngineFactory, FaceEngineLike
 from desktop.face.verifier import (
     Features,
     VerificationHead,
@@ -54,8 +54,6 @@ from desktop.store.reembed import ReembedReport
 from desktop.tasks import CancelToken, ProgressCallback, no_progress
 
 log = logging.getLogger(__name__)
-
-EngineFactory = Callable[[], FaceEngineLike]
 
 
 @dataclass(frozen=True)
