@@ -33,10 +33,10 @@ _ONE = [1, 1]
 class GradientSink:
     """A gradient for an activation that the next layer's backward adds in its own pass.
 
-    The style loss on an activation and the next layer both send it a gradient, which
-    autograd would sum in a separate pass over the full map (at relu1_1 on 256x192 about
-    3.7 ms of a 70 ms iteration, memory-bound). Instead, the network hands the next fused
-    layer a sink and tags the activation with it (``grad_sink``); the style loss's backward
+    A loss on an activation (style or content) and the next layer both send it a gradient,
+    which autograd would sum in a separate pass over the full map (at relu1_1 on 256x192
+    about 3.7 ms of a 70 ms iteration, memory-bound). Instead, the network hands the next
+    fused layer a sink and tags the activation with it (``grad_sink``); the loss's backward
     (it runs first: the loss nodes are the newest in the graph) leaves its gradient in the
     sink, and the layer's adjoint convolution adds it while writing its output (oneDNN's
     in-place "add" post-op). Should the order ever differ, the loss returns its gradient to
@@ -50,10 +50,18 @@ class GradientSink:
         self.consumed = False
 
     def deposit(self, grad: torch.Tensor) -> bool:
-        """Leave ``grad`` for the layer; False (keep it for autograd) if the layer has gone."""
-        if self.consumed or self.pending is not None:
+        """Leave ``grad`` for the layer; False (keep it for autograd) if the layer has gone.
+
+        Several losses on one activation (a style and the content loss) add up here.
+        """
+        if self.consumed:
             return False
-        self.pending = grad
+        if self.pending is None:
+            self.pending = grad
+        elif grad.shape == self.pending.shape and grad.dtype == self.pending.dtype:
+            self.pending = self.pending.add_(grad)
+        else:
+            return False
         return True
 
     def take(self) -> torch.Tensor | None:

@@ -98,14 +98,14 @@ class LBFGS:
 
     def direction(self, grad: torch.Tensor) -> torch.Tensor:
         """``-H g`` by the two-loop recursion (``-g`` before any curvature pair exists)."""
-        q = grad.neg()
         if not self._order:
-            return q
+            return grad.neg()
         assert self._pairs is not None
         used = len(self._order)  # slots 0..used-1 (all of them once the history is full)
         rows = self._pairs[:used].reshape(2 * used, -1)  # s_0, y_0, s_1, y_1, ...
         new = self._unseen
-        vectors = torch.stack([q, self._pairs[new, 1]]) if new is not None else q[None]
+        # products with g (q = -g is never formed: its products are these negated)
+        vectors = torch.stack([grad, self._pairs[new, 1]]) if new is not None else grad[None]
         # (1 or 2, n) @ (n, 2 * used): one pass over the pairs (faster than rows @ (n, 2))
         products = (vectors @ rows.T).T.double().cpu().numpy()  # (2 * used, 1 or 2)
         if new is not None:  # the new y against every stored s and y
@@ -113,7 +113,7 @@ class LBFGS:
             self._yy[:used, new] = self._yy[new, :used] = products[1::2, 1]
             self._unseen = None
         order = np.asarray(self._order)
-        sq, yq = products[0::2, 0][order], products[1::2, 0][order]
+        sq, yq = -products[0::2, 0][order], -products[1::2, 0][order]  # s_i . q, y_i . q
         sy = self._sy[np.ix_(order, order)]
         yy = self._yy[np.ix_(order, order)]
         rho = self._rho[order]
@@ -130,7 +130,7 @@ class LBFGS:
         coefficients[2 * order] = alpha - beta  # on s_i
         coefficients[2 * order + 1] = -h0 * alpha  # on y_i
         r = rows.T @ torch.from_numpy(coefficients).to(rows)
-        return r.add_(q, alpha=h0)
+        return r.sub_(grad, alpha=h0)  # + H0 q
 
     def step(self, x: torch.Tensor, grad: torch.Tensor) -> bool:
         """One iteration from the gradient ``grad`` at ``x`` (both flat fp32).
@@ -152,7 +152,7 @@ class LBFGS:
             return False
         self._prev_grad = grad.clone()
         self._prev_x = x.detach().clone()
-        self._take(x, d.mul_(t))
+        self._take(x, d.mul_(t) if t != 1.0 else d)
         return True
 
     def retreat(self, x: torch.Tensor, factor: float = 0.5) -> None:

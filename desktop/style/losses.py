@@ -61,9 +61,14 @@ def gram_matrix(a: torch.Tensor) -> torch.Tensor:
     The product runs in ``a``'s own dtype (bf16 activations use the CPU's bf16 matrix
     units, which accumulate in fp32); the result is returned in fp32 for the loss.
     """
+    return _fp32(_gram(a))
+
+
+def _gram(a: torch.Tensor) -> torch.Tensor:
+    """:func:`gram_matrix` in ``a``'s own dtype (bf16 stays bf16)."""
     f, pixel_rows = _features_matrix(a)
     with torch.autocast(a.device.type, enabled=False):
-        return _fp32(f.T @ f if pixel_rows else f @ f.T)
+        return f.T @ f if pixel_rows else f @ f.T
 
 
 class _StyleLossFunction(torch.autograd.Function):
@@ -77,11 +82,14 @@ class _StyleLossFunction(torch.autograd.Function):
     def forward(ctx, a: torch.Tensor, target: torch.Tensor, c: float,  # type: ignore[override]
                 sink: GradientSink | None = None) -> torch.Tensor:
         with torch.autocast(a.device.type, enabled=False):
-            diff = gram_matrix(a) - target  # fp32 (n_C, n_C)
+            # G(a) in a's dtype, minus the fp32 target: one fp32 op (type promotion casts
+            # each entry exactly as .float() would), then the squared norm as one dot
+            diff = torch.sub(_gram(a), target)  # fp32 (n_C, n_C)
+            flat = diff.view(-1)
             ctx.save_for_backward(a, diff)
             ctx.c = c
             ctx.sink = sink
-            return diff.pow(2).sum() * c
+            return torch.dot(flat, flat) * c
 
     @staticmethod
     def backward(ctx, grad_loss: torch.Tensor):  # type: ignore[override]
@@ -99,6 +107,43 @@ class _StyleLossFunction(torch.autograd.Function):
         return grad, None, None, None
 
 
+def _flat_view(t: torch.Tensor) -> torch.Tensor:
+    """All of ``t``'s values as a 1-D view (no copy) for contiguous or channels_last ``t``."""
+    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(
+            memory_format=torch.channels_last):
+        return t.permute(0, 2, 3, 1).reshape(-1)
+    return t.reshape(-1)
+
+
+class _ContentLossFunction(torch.autograd.Function):
+    """``J = 1/2 ||a - A||^2`` (fp32) and its gradient ``dJ/da = a - A`` in ``a``'s dtype.
+
+    Like the style loss, it leaves its gradient in the layer's :class:`GradientSink` when
+    there is one, so the next layer's backward adds it instead of autograd.
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, target: torch.Tensor,  # type: ignore[override]
+                sink: GradientSink | None = None) -> torch.Tensor:
+        with torch.autocast(a.device.type, enabled=False):
+            # a copy in fp32 (at least), a's memory layout, then minus A in place (one
+            # fresh map, not two: measured 10x faster than a.float() - A here)
+            diff = a.to(torch.promote_types(a.dtype, torch.float32), copy=True).sub_(target)
+            flat = _flat_view(diff)
+            ctx.save_for_backward(diff)
+            ctx.grad_dtype = a.dtype
+            ctx.sink = sink
+            return torch.dot(flat, flat) * 0.5
+
+    @staticmethod
+    def backward(ctx, grad_loss: torch.Tensor):  # type: ignore[override]
+        (diff,) = ctx.saved_tensors
+        grad = (diff * grad_loss).to(ctx.grad_dtype)
+        if ctx.sink is not None and ctx.sink.deposit(grad):
+            return None, None, None
+        return grad, None, None
+
+
 class ContentLoss(nn.Module):
     """``1/2 * ||a(C) - a(G)||^2`` against a fixed content activation ``target``."""
 
@@ -107,8 +152,7 @@ class ContentLoss(nn.Module):
         self.register_buffer("target", _fp32(target.detach()))
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(a.device.type, enabled=False):
-            return 0.5 * (_fp32(a) - self.target).pow(2).sum()
+        return _ContentLossFunction.apply(a, self.target, getattr(a, "grad_sink", None))
 
 
 class StyleLoss(nn.Module):

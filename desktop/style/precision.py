@@ -86,11 +86,8 @@ def prepare_network(net: torch.nn.Module, precision: Precision) -> torch.nn.Modu
 
 def network_input(x: torch.Tensor, precision: Precision) -> torch.Tensor:
     """The fp32 image ``x`` (1, 3, H, W) cast for the network (differentiably)."""
-    if precision.weight_dtype != x.dtype:
-        x = x.to(precision.weight_dtype)
-    if precision.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
+    memory_format = torch.channels_last if precision.channels_last else torch.preserve_format
+    return x.to(dtype=precision.weight_dtype, memory_format=memory_format)  # one copy at most
 
 
 @contextlib.contextmanager
