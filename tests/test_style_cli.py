@@ -89,6 +89,47 @@ def test_threads_option_sets_the_thread_count_and_reproduces_that_run(tmp_path, 
     assert main(["stylize", str(content), str(style), "-o", str(out), "--threads", "-1"]) == 2
 
 
+def test_settings_option_repeats_a_saved_run_and_options_override_it(tmp_path, images,
+                                                                     capsys):
+    """``--settings RESULT`` takes the saved settings and thread count: the same G again,
+    without repeating any option; an option given beside it wins."""
+    import torch
+
+    content, style, _ = images
+    first, again, shorter = (tmp_path / f"{n}.png" for n in ("first", "again", "shorter"))
+    before = torch.get_num_threads()
+    try:
+        assert main(["stylize", str(content), str(style), "-o", str(first), "--size", "40",
+                     "--iterations", "5", "--init", "noise", "--seed", "11", "--beta", "300",
+                     "--style-layers", "relu1_1:1,relu2_1:0.5", "--threads", "1",
+                     "--quiet"]) == 0
+        assert json.loads(first.with_suffix(".json").read_text())["threads"] == 1
+        torch.set_num_threads(before)
+        assert main(["stylize", str(content), str(style), "-o", str(again),
+                     "--settings", str(first), "--quiet"]) == 0
+        assert torch.get_num_threads() == 1  # the saved run's count
+        assert main(["stylize", str(content), str(style), "-o", str(shorter),
+                     "--settings", str(first.with_suffix(".json")), "--iterations", "2",
+                     "--quiet"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(first)))
+    assert read_settings(again) == read_settings(first)
+    saved = read_settings(shorter)
+    assert saved.iterations == 2 and saved.seed == 11 and saved.beta == 300
+    assert saved.style_layers == {"relu1_1": 1.0, "relu2_1": 0.5} and saved.init == "noise"
+    assert json.loads(shorter.with_suffix(".json").read_text())["iteration"] == 2
+    capsys.readouterr()
+    assert main(["stylize", str(content), str(style), "-o", str(again),
+                 "--settings", str(tmp_path / "missing.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    plain = tmp_path / "plain.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(plain)
+    assert main(["stylize", str(content), str(style), "-o", str(again),
+                 "--settings", str(plain)]) == 2
+    assert "holds no facestyle settings" in capsys.readouterr().err
+
+
 def test_bad_inputs_give_messages_not_tracebacks(tmp_path, images, capsys):
     content, style, _ = images
     broken = tmp_path / "broken.jpg"

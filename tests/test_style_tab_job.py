@@ -232,11 +232,12 @@ def test_starting_twice_is_refused_and_shutdown_stops_the_job(qtbot, tab):
     assert ended.args[0] == "stopped" and len(tab.job.recorder.rows) < 1000
 
 
-def test_the_tab_paints_the_same_G_as_the_library_and_cli(qtbot, tab):
-    """Same images, settings and seed: the tab's G equals ``stylize``'s (which the CLI
-    uses; the core's tests check CLI == library)."""
+def test_the_tab_paints_the_same_G_as_the_library_and_cli(qtbot, tab, tmp_path):
+    """Same images, settings and seed: the tab's G equals ``stylize``'s, and
+    ``facestyle stylize --settings SAVED.png`` paints it again from the tab's saved result."""
     from style_tab_helpers import content_image, style_image
 
+    from desktop.cli import main
     from desktop.style.optimize import stylize
     from desktop.ui.torch_runtime import background_threads
 
@@ -244,8 +245,8 @@ def test_the_tab_paints_the_same_G_as_the_library_and_cli(qtbot, tab):
     make_tiny(tab, iterations=10, seed=5)
     with qtbot.waitSignal(tab.job.ended, timeout=JOB_TIMEOUT_MS):
         tab.start()
-    # the tab paints on every core but one; `facestyle stylize --threads N` does the same
-    # (float sums split over a different number of threads round differently)
+    # the tab paints on every core but one, and says so in what it saves (float sums
+    # split over a different number of threads round differently)
     before = torch.get_num_threads()
     torch.set_num_threads(background_threads())
     try:
@@ -254,3 +255,16 @@ def test_the_tab_paints_the_same_G_as_the_library_and_cli(qtbot, tab):
         torch.set_num_threads(before)
     assert last.iteration == tab.job.last.iteration == 10
     assert np.array_equal(last.image, tab.job.last.image)
+
+    saved = tab.save_to(tmp_path / "tab")
+    assert json.loads(saved.with_suffix(".json").read_text())["threads"] == background_threads()
+    Image.fromarray(content_image()).save(tmp_path / "content.png")
+    Image.fromarray(style_image()).save(tmp_path / "style.png")
+    try:
+        assert main(["stylize", str(tmp_path / "content.png"), str(tmp_path / "style.png"),
+                     "-o", str(tmp_path / "cli.png"), "--settings", str(saved),
+                     "--quiet"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    with Image.open(tmp_path / "cli.png") as img:
+        assert np.array_equal(np.asarray(img.convert("RGB")), tab.job.last.image)

@@ -1,8 +1,10 @@
 """``facestyle stylize CONTENT STYLE [STYLE...] -o OUT.png``: neural style transfer, headless.
 
 Runs the same loop as the Style tab (:func:`desktop.style.optimize.stylize`), so the same
-settings and seed give the same image. Shows a progress bar with ETA on stderr, saves G as
-PNG with the settings in its text chunks and a JSON sidecar, and with ``--report`` writes
+settings, seed and thread count give the same image; ``--settings SAVED.png`` takes all
+three from a result the tab (or this command) saved. Shows a progress bar with ETA on
+stderr, saves G as PNG with the settings in its text chunks and a JSON sidecar, and with
+``--report`` writes
 
     {"settings": {...}, "device": str, "precision": str, "notices": [...],
      "iterations": [{"iteration": i, "seconds": s, "content": c, "style": s, "tv": t,
@@ -14,6 +16,7 @@ where ``seconds`` is that iteration's own time. Ctrl-C saves the newest G before
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -57,6 +60,36 @@ def parse_floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas: {text}") from exc
 
 
+class _Given(argparse.Action):
+    """Stores the value and notes that the option was given (``args.given``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        setattr(namespace, self.dest, values)
+        namespace.given = {*getattr(namespace, "given", ()), self.dest}
+
+
+class _GivenFlag(_Given):
+    """A ``store_true`` flag that notes it was given."""
+
+    def __init__(self, option_strings, dest, default=False, required=False, help=None):
+        super().__init__(option_strings, dest, nargs=0, const=True, default=default,
+                         required=required, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        super().__call__(parser, namespace, True, option_string)
+
+
+#: command-line destination -> StyleSettings field, for every setting the CLI takes
+SETTING_OPTIONS = {
+    "size": "size", "iterations": "iterations", "alpha": "alpha", "beta": "beta",
+    "style_layers": "style_layers", "content_layer": "content_layer",
+    "optimizer": "optimizer", "lr": "lr", "init": "init", "tv": "tv_weight", "seed": "seed",
+    "preserve_colors": "preserve_colors", "style_blend": "style_blend",
+    "pooling": "pooling", "multiscale": "multiscale", "device": "device",
+    "precision": "precision",
+}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from desktop.style.settings import DEFAULT_STYLE_LAYERS
 
@@ -66,58 +99,78 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Neural style transfer: J = alpha J_content + beta sum_l lambda_l "
                     "J_style^[l] (+ tv TV), optimised over the image G.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    setting = functools.partial(p.add_argument, action=_Given)  # a StyleSettings option
     p.add_argument("content", metavar="CONTENT", help="content image (the photo to repaint)")
     p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s) (paintings)")
     p.add_argument("-o", "--output", required=True, help="where to save G (PNG)" + _NO_DEFAULT)
-    p.add_argument("--size", type=int, default=d.size, help="longest side of G in pixels")
-    p.add_argument("--iterations", type=int, default=d.iterations,
-                   help="optimiser iterations (one forward/backward each)")
-    p.add_argument("--alpha", type=float, default=d.alpha, help="content weight")
-    p.add_argument("--beta", type=float, default=d.beta, help="style weight")
-    p.add_argument("--style-layers", type=parse_style_layers, default=None,
-                   metavar="LAYER:LAMBDA,...",
-                   help="style layers and their lambdas (default "
-                   + ",".join(f"{k}:{v:g}" for k, v in DEFAULT_STYLE_LAYERS.items())
-                   + ")" + _NO_DEFAULT)
-    p.add_argument("--content-layer", default=d.content_layer, help="layer of J_content")
-    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer,
-                   help="optimiser")
-    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
-    p.add_argument("--init", choices=("content", "noise", "style"), default=d.init,
-                   help="starting image G")
-    p.add_argument("--tv", type=float, default=d.tv_weight, help="total-variation weight")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the noise init")
-    p.add_argument("--preserve-colors", action="store_true",
+    setting("--size", type=int, default=d.size, help="longest side of G in pixels")
+    setting("--iterations", type=int, default=d.iterations,
+            help="optimiser iterations (one forward/backward each)")
+    setting("--alpha", type=float, default=d.alpha, help="content weight")
+    setting("--beta", type=float, default=d.beta, help="style weight")
+    setting("--style-layers", type=parse_style_layers, default=None,
+            metavar="LAYER:LAMBDA,...",
+            help="style layers and their lambdas (default "
+            + ",".join(f"{k}:{v:g}" for k, v in DEFAULT_STYLE_LAYERS.items())
+            + ")" + _NO_DEFAULT)
+    setting("--content-layer", default=d.content_layer, help="layer of J_content")
+    setting("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer,
+            help="optimiser")
+    setting("--lr", type=float, default=d.lr, help="Adam learning rate")
+    setting("--init", choices=("content", "noise", "style"), default=d.init,
+            help="starting image G")
+    setting("--tv", type=float, default=d.tv_weight, help="total-variation weight")
+    setting("--seed", type=int, default=d.seed, help="seed of the noise init")
+    p.add_argument("--preserve-colors", action=_GivenFlag,
                    help="luminance-only transfer: keep the content's colours" + _NO_DEFAULT)
-    p.add_argument("--style-blend", type=parse_floats, default=None, metavar="W1,W2,...",
-                   help="one weight per style image (default equal)" + _NO_DEFAULT)
-    p.add_argument("--pooling", choices=("max", "avg"), default=d.pooling,
-                   help="VGG19 pooling")
-    p.add_argument("--multiscale", action="store_true",
+    setting("--style-blend", type=parse_floats, default=None, metavar="W1,W2,...",
+            help="one weight per style image (default equal)" + _NO_DEFAULT)
+    setting("--pooling", choices=("max", "avg"), default=d.pooling,
+            help="VGG19 pooling")
+    p.add_argument("--multiscale", action=_GivenFlag,
                    help="coarse-to-fine optimisation" + _NO_DEFAULT)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device,
-                   help="auto: CUDA when present, else the CPU")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=d.precision,
-                   help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and on CUDA, else fp32")
+    setting("--device", choices=("auto", "cpu", "cuda"), default=d.device,
+            help="auto: CUDA when present, else the CPU")
+    setting("--precision", choices=("auto", "fp32", "bf16"), default=d.precision,
+            help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and on CUDA, else fp32")
+    p.add_argument("--settings", metavar="RESULT",
+                   help="take every setting, and the thread count, from an image saved by "
+                   "the Style tab or by this command (its PNG or .json sidecar), so it paints "
+                   "the same G; options given here override" + _NO_DEFAULT)
     p.add_argument("--report", metavar="REPORT.json",
                    help="write per-iteration losses/times" + _NO_DEFAULT)
     p.add_argument("--threads", type=int, default=0, metavar="N",
-                   help="CPU threads (default: all cores). The Style tab uses all but one; "
-                   "the same N reproduces its image bit for bit")
+                   help="CPU threads (default: all cores, or the saved run's with --settings)."
+                   " The Style tab uses all but one; the same N reproduces its image bit "
+                   "for bit")
     p.add_argument("--quiet", action="store_true", help="no progress bar" + _NO_DEFAULT)
     p.set_defaults(func=run)
 
 
-def settings_from_args(args: argparse.Namespace) -> Any:
+def settings_from_args(args: argparse.Namespace, base: Any = None) -> Any:
+    """The job's StyleSettings: ``base`` (saved settings) where given, overridden by the
+    options given on the command line; the defaults otherwise."""
     from desktop.style.settings import DEFAULT_STYLE_LAYERS, StyleSettings
 
-    return StyleSettings(
-        alpha=args.alpha, beta=args.beta, content_layer=args.content_layer,
-        style_layers=dict(args.style_layers or DEFAULT_STYLE_LAYERS),
-        style_blend=args.style_blend, size=args.size, iterations=args.iterations,
-        optimizer=args.optimizer, lr=args.lr, init=args.init, tv_weight=args.tv,
-        seed=args.seed, preserve_colors=args.preserve_colors, pooling=args.pooling,
-        multiscale=args.multiscale, device=args.device, precision=args.precision)
+    given = getattr(args, "given", set())
+    values = {field: getattr(args, dest) for dest, field in SETTING_OPTIONS.items()}
+    values["style_layers"] = dict(args.style_layers or DEFAULT_STYLE_LAYERS)
+    if base is not None:
+        saved = base.to_dict()
+        values.update({field: saved[field] for dest, field in SETTING_OPTIONS.items()
+                       if dest not in given and field in saved})
+    return StyleSettings(**values)
+
+
+def _saved_run(path: str) -> tuple[Any, int]:
+    """Settings and thread count (0: not saved) of a result saved by facestyle."""
+    from desktop.style.output import read_extra, read_settings
+
+    if not Path(path).is_file():
+        raise FacestyleError(f"Cannot read the settings: {path} does not exist.",
+                             "Give an image saved by facestyle, or its .json file.")
+    threads = read_extra(path).get("threads", 0)
+    return read_settings(path), threads if isinstance(threads, int) and threads > 0 else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,11 +184,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads < 0:
         raise FacestyleError("--threads must be 0 (all cores) or more.")
-    if args.threads:
+    base, threads = _saved_run(args.settings) if args.settings else (None, 0)
+    threads = args.threads or threads
+    if threads:
         import torch
 
-        torch.set_num_threads(args.threads)
-    settings = settings_from_args(args)
+        torch.set_num_threads(threads)
+    settings = settings_from_args(args, base)
     content = load_rgb(args.content)
     styles = [load_rgb(path) for path in args.styles]
     output = Path(args.output)
@@ -169,7 +224,8 @@ def run(args: argparse.Namespace) -> int:
         raise FacestyleError("No iteration finished, so there is no image to save.")
 
     extra = {
-        "device": last.device, "precision": last.precision, "notices": plan.notices,
+        "device": last.device, "precision": last.precision, "threads": last.threads,
+        "notices": plan.notices,
         "iteration": last.iteration, "losses": last.losses(),
         "content_image": str(args.content), "style_images": [str(s) for s in args.styles],
         "seconds_total": round(time.perf_counter() - started, 3),

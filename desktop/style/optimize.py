@@ -393,7 +393,8 @@ def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettin
                 content=losses["content"], style=losses["style"], tv=losses["tv"],
                 total=losses["total"], seconds=time.perf_counter() - start,
                 device=device_name, precision=precision.name, scale_index=scale_index,
-                notices=list(plan.notices), evaluations=evaluations)
+                notices=list(plan.notices), evaluations=evaluations,
+                threads=torch.get_num_threads())
         del stepper, problem, grad  # free this scale's targets and history before the next
 
 

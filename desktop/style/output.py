@@ -96,6 +96,27 @@ def save_result(path: str | Path, image: np.ndarray, settings: StyleSettings,
     return png, sidecar
 
 
+def read_extra(path: str | Path) -> dict[str, Any]:
+    """The other facts saved with a result (iteration, losses, device, threads...).
+
+    From the PNG's text, else from its sidecar; ``{}`` when neither has them.
+    """
+    png = Path(path)
+    try:
+        with Image.open(png) as img:
+            text = dict(getattr(img, "text", {}) or img.info)
+        if EXTRA_KEY in text:
+            extra = json.loads(text[EXTRA_KEY])
+            return extra if isinstance(extra, dict) else {}
+    except (OSError, ValueError):
+        pass
+    try:
+        doc = json.loads(sidecar_path(png).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in doc.items() if k != "settings"} if isinstance(doc, dict) else {}
+
+
 def read_settings(path: str | Path) -> StyleSettings:
     """The settings saved with a result: from the PNG's text, else from its sidecar.
 

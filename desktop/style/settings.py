@@ -82,6 +82,9 @@ class IterationReport:
     scale_index: int = 0  # which coarse-to-fine scale (0 when single scale)
     notices: list[str] = field(default_factory=list)  # e.g. "Size 4000 px was capped to 2048"
     evaluations: int = 1  # forward+backward passes this iteration took (L-BFGS may halve a step)
+    #: CPU threads the job ran on (0: unknown). Float sums split over another number of
+    #: threads round differently, so the same settings reproduce G bit for bit only with it.
+    threads: int = 0
 
     def losses(self) -> dict[str, float]:
         return {"content": self.content, "style": self.style, "tv": self.tv, "total": self.total}

@@ -169,4 +169,4 @@ class StyleJob(QObject):
         if last is None:
             return {}
         return {"iteration": last.iteration, "losses": last.losses(), "device": last.device,
-                "precision": last.precision}
+                "precision": last.precision, "threads": last.threads}
