@@ -102,7 +102,7 @@ def test_settings_option_repeats_a_saved_run_and_options_override_it(tmp_path, i
         assert main(["stylize", str(content), str(style), "-o", str(first), "--size", "40",
                      "--iterations", "5", "--init", "noise", "--seed", "11", "--beta", "300",
                      "--style-layers", "relu1_1:1,relu2_1:0.5", "--threads", "1",
-                     "--quiet"]) == 0
+                     "--preserve-colors", "--quiet"]) == 0
         assert json.loads(first.with_suffix(".json").read_text())["threads"] == 1
         torch.set_num_threads(before)
         assert main(["stylize", str(content), str(style), "-o", str(again),
@@ -110,13 +110,14 @@ def test_settings_option_repeats_a_saved_run_and_options_override_it(tmp_path, i
         assert torch.get_num_threads() == 1  # the saved run's count
         assert main(["stylize", str(content), str(style), "-o", str(shorter),
                      "--settings", str(first.with_suffix(".json")), "--iterations", "2",
-                     "--quiet"]) == 0
+                     "--no-preserve-colors", "--quiet"]) == 0
     finally:
         torch.set_num_threads(before)
     np.testing.assert_array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(first)))
-    assert read_settings(again) == read_settings(first)
+    assert read_settings(again) == read_settings(first) and read_settings(again).preserve_colors
     saved = read_settings(shorter)
     assert saved.iterations == 2 and saved.seed == 11 and saved.beta == 300
+    assert not saved.preserve_colors
     assert saved.style_layers == {"relu1_1": 1.0, "relu2_1": 0.5} and saved.init == "noise"
     assert json.loads(shorter.with_suffix(".json").read_text())["iteration"] == 2
     capsys.readouterr()

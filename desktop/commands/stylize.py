@@ -69,14 +69,19 @@ class _Given(argparse.Action):
 
 
 class _GivenFlag(_Given):
-    """A ``store_true`` flag that notes it was given."""
+    """An on/off flag, ``--name`` and ``--no-name``, that notes it was given."""
 
     def __init__(self, option_strings, dest, default=False, required=False, help=None):
-        super().__init__(option_strings, dest, nargs=0, const=True, default=default,
+        negated = [f"--no-{o[2:]}" for o in option_strings if o.startswith("--")]
+        super().__init__([*option_strings, *negated], dest, nargs=0, default=default,
                          required=required, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
-        super().__call__(parser, namespace, True, option_string)
+        on = not (option_string or "").startswith("--no-")
+        super().__call__(parser, namespace, on, option_string)
+
+    def format_usage(self) -> str:
+        return " | ".join(self.option_strings)
 
 
 #: command-line destination -> StyleSettings field, for every setting the CLI takes
@@ -122,13 +127,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     setting("--tv", type=float, default=d.tv_weight, help="total-variation weight")
     setting("--seed", type=int, default=d.seed, help="seed of the noise init")
     p.add_argument("--preserve-colors", action=_GivenFlag,
-                   help="luminance-only transfer: keep the content's colours" + _NO_DEFAULT)
+                   help="luminance-only transfer: keep the content's colours (--no-: "
+                   "transfer colours too)" + _NO_DEFAULT)
     setting("--style-blend", type=parse_floats, default=None, metavar="W1,W2,...",
             help="one weight per style image (default equal)" + _NO_DEFAULT)
     setting("--pooling", choices=("max", "avg"), default=d.pooling,
             help="VGG19 pooling")
     p.add_argument("--multiscale", action=_GivenFlag,
-                   help="coarse-to-fine optimisation" + _NO_DEFAULT)
+                   help="coarse-to-fine optimisation (--no-: one scale)" + _NO_DEFAULT)
     setting("--device", choices=("auto", "cpu", "cuda"), default=d.device,
             help="auto: CUDA when present, else the CPU")
     setting("--precision", choices=("auto", "fp32", "bf16"), default=d.precision,
