@@ -36,6 +36,24 @@ def test_content_loss_is_half_squared_distance():
     assert ContentLoss(A)(A).item() == 0.0
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_content_loss_gradient_is_a_minus_target_and_leaves_a_alone(channels_last):
+    torch.manual_seed(0)
+    a = torch.rand(1, 3, 4, 5, dtype=torch.float64)
+    target = torch.rand(1, 3, 4, 5, dtype=torch.float64)
+    if channels_last:
+        a = a.contiguous(memory_format=torch.channels_last)
+        target = target.contiguous(memory_format=torch.channels_last)
+    loss = ContentLoss(target)
+    loss.target = target  # keep fp64 for gradcheck
+    x = a.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: loss(t), (x,))
+    x.grad = None
+    (3.0 * loss(x)).backward()
+    assert torch.allclose(x.grad, 3.0 * (a - target)) and torch.equal(x.detach(), a)
+    assert loss(a).item() == pytest.approx(0.5 * float(((a - target) ** 2).sum()))
+
+
 def test_style_loss_uses_the_course_normalisation():
     target = torch.tensor([[4.0, 11.0], [11.0, 22.0]])
     # G(A) - target = [[1, 0], [0, 3]] -> sum of squares 10; (2 n_H n_W n_C)^2 = (2*1*2*2)^2 = 64
