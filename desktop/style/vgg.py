@@ -88,10 +88,17 @@ def preprocess(image: np.ndarray) -> torch.Tensor:
 
 
 def deprocess(x: torch.Tensor) -> np.ndarray:
-    """``(1, 3, H, W)`` Caffe input -> ``(H, W, 3)`` RGB uint8 (clipped, rounded)."""
-    mean = torch.tensor(CAFFE_MEAN_BGR, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
-    bgr = (x.detach().float() + mean)[0].clamp(0, 255).round().to(torch.uint8)
-    return np.ascontiguousarray(bgr.permute(1, 2, 0).cpu().numpy()[:, :, ::-1])
+    """``(1, 3, H, W)`` Caffe input -> ``(H, W, 3)`` RGB uint8 (clipped, rounded).
+
+    Runs after every iteration (the live view), so in few passes: channels flipped to RGB
+    and the mean added in one, clipped and rounded in place, then written interleaved.
+    """
+    mean_rgb = torch.tensor(CAFFE_MEAN_BGR[::-1], dtype=torch.float32,
+                            device=x.device).view(3, 1, 1)
+    rgb = torch.add(x.detach()[0].flip(0).float(), mean_rgb).clamp_(0, 255).round_()
+    out = torch.empty((x.shape[2], x.shape[3], 3), dtype=torch.uint8)
+    out.copy_(rgb.permute(1, 2, 0))  # also brings it to the CPU
+    return out.numpy()
 
 
 class VGG19Features(nn.Module):
