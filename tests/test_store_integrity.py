@@ -16,6 +16,7 @@ from store_fakes import FakeEngine, chip_for
 from desktop.store import (
     BackupError,
     Gallery,
+    GalleryBusyError,
     GalleryCorruptError,
     GalleryUnreadableError,
     MigrationError,
@@ -111,6 +112,35 @@ def test_other_sqlite_file_is_not_taken_over(tmp_path):
         Gallery(path)
     assert path.read_bytes() == data  # not even switched to WAL
     assert sqlite3.connect(path).execute("SELECT t FROM notes").fetchone() == ("keep me",)
+
+
+def test_opening_waits_for_another_writer_instead_of_failing(tmp_path):
+    """Switching a new file to WAL while another connection writes gets "database is
+    locked" at once from SQLite (it does not wait); the gallery retries until it can."""
+    import threading
+
+    path = tmp_path / "gallery.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # a writer in the middle of its work
+    with pytest.raises(sqlite3.OperationalError, match="locked"):  # what SQLite does
+        sqlite3.connect(path, timeout=5, isolation_level=None).execute(
+            "PRAGMA journal_mode=WAL")
+    timer = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    timer.start()
+    try:
+        gallery = Gallery(path, maintenance=False, busy_timeout_s=10)
+    finally:
+        timer.join()
+        other.close()
+    gallery.close()
+    assert names_in(path) == []
+    mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+    with pytest.raises(GalleryBusyError):  # a writer that never finishes: a clear error
+        other = sqlite3.connect(tmp_path / "g2.sqlite3", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        Gallery(tmp_path / "g2.sqlite3", maintenance=False, busy_timeout_s=0.3)
+    other.close()
 
 
 def test_two_processes_creating_the_same_gallery(tmp_path):

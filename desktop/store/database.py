@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -70,6 +71,7 @@ class Database:
         self.path = Path(path) if path is not None else default_db_path()
         self.path = self.path.expanduser().absolute()
         self.backup_keep = max(1, int(backup_keep))
+        self._busy_timeout_s = float(busy_timeout_s)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         existed = self.path.exists()
@@ -128,12 +130,33 @@ class Database:
         if version == 0 and n_objects:
             raise self._corrupt("it is a SQLite database but not a facestyle gallery",
                                 not_gallery=True)
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        mode = self._switch_to_wal(conn)
         if str(mode).lower() != "wal":
             log.warning("gallery journal mode is %s, not WAL", mode)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA secure_delete=ON")
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> str:
+        """``PRAGMA journal_mode=WAL``, retried while another process holds a write lock.
+
+        The switch upgrades a read lock to an exclusive one inside one statement, and SQLite
+        answers "database is locked" at once, without waiting, when another connection is
+        writing then (deadlock avoidance): two processes opening a new gallery together
+        hit this. So it is retried, with growing pauses, for up to ``busy_timeout_s``.
+        """
+        deadline = time.monotonic() + self._busy_timeout_s
+        pause = 0.005
+        while True:
+            try:
+                return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                code = getattr(exc, "sqlite_errorname", "") or ""
+                busy = code in _BUSY or "locked" in str(exc)
+                if not busy or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     def _migrate(self) -> None:
         """Run the missing migrations, each in its own transaction with its version bump.
