@@ -85,7 +85,8 @@ def describe_device(device: torch.device | None = None) -> str:
         extras.append("AMX bf16")
     elif "avx512_bf16" in flags:
         extras.append("AVX-512 bf16")
-    extras.append(f"{torch.get_num_threads()} threads")
+    threads = torch.get_num_threads()
+    extras.append(f"{threads} thread{'' if threads == 1 else 's'}")
     return f"CPU ({', '.join(extras)})"
 
 
