@@ -1,6 +1,7 @@
 """``facestyle stylize`` end to end on small images, and the result files it writes."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -120,7 +121,18 @@ def test_settings_option_repeats_a_saved_run_and_options_override_it(tmp_path, i
     assert not saved.preserve_colors
     assert saved.style_layers == {"relu1_1": 1.0, "relu2_1": 0.5} and saved.init == "noise"
     assert json.loads(shorter.with_suffix(".json").read_text())["iteration"] == 2
+    # painted on more threads than this machine has cores: capped, and said
+    sidecar = json.loads(first.with_suffix(".json").read_text())
+    sidecar["threads"] = 4096
+    first.with_suffix(".json").write_text(json.dumps(sidecar))
     capsys.readouterr()
+    try:
+        assert main(["stylize", str(content), str(style), "-o", str(again), "--settings",
+                     str(first.with_suffix(".json")), "--iterations", "1", "--quiet"]) == 0
+        assert torch.get_num_threads() <= (os.cpu_count() or 1)
+    finally:
+        torch.set_num_threads(before)
+    assert "painted on 4096 threads" in capsys.readouterr().err
     assert main(["stylize", str(content), str(style), "-o", str(again),
                  "--settings", str(tmp_path / "missing.png")]) == 2
     assert "does not exist" in capsys.readouterr().err

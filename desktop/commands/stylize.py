@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -191,6 +192,12 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 0:
         raise FacestyleError("--threads must be 0 (all cores) or more.")
     base, threads = _saved_run(args.settings) if args.settings else (None, 0)
+    cores = os.cpu_count() or 1
+    if not args.threads and threads > cores:
+        print(f"facestyle: {args.settings} was painted on {threads} threads; this machine has "
+              f"{cores} cores, so G may differ a little (use --threads {threads} to match "
+              "it, slowly)", file=sys.stderr)
+        threads = cores
     threads = args.threads or threads
     if threads:
         import torch
