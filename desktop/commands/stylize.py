@@ -171,13 +171,14 @@ def settings_from_args(args: argparse.Namespace, base: Any = None) -> Any:
 
 def _saved_run(path: str) -> tuple[Any, int]:
     """Settings and thread count (0: not saved) of a result saved by facestyle."""
-    from desktop.style.output import read_extra, read_settings
+    from desktop.style.output import read_result
 
     if not Path(path).is_file():
         raise FacestyleError(f"Cannot read the settings: {path} does not exist.",
                              "Give an image saved by facestyle, or its .json file.")
-    threads = read_extra(path).get("threads", 0)
-    return read_settings(path), threads if isinstance(threads, int) and threads > 0 else 0
+    settings, extra = read_result(path)
+    threads = extra.get("threads", 0)
+    return settings, threads if isinstance(threads, int) and threads > 0 else 0
 
 
 def run(args: argparse.Namespace) -> int:

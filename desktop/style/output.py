@@ -14,6 +14,7 @@ here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -96,25 +97,57 @@ def save_result(path: str | Path, image: np.ndarray, settings: StyleSettings,
     return png, sidecar
 
 
-def read_extra(path: str | Path) -> dict[str, Any]:
-    """The other facts saved with a result (iteration, losses, device, threads...).
-
-    From the PNG's text, else from its sidecar; ``{}`` when neither has them.
-    """
-    png = Path(path)
+def _png_text(png: Path) -> dict[str, str]:
+    """The PNG's text chunks (``{}`` when it is not a readable PNG)."""
     try:
         with Image.open(png) as img:
-            text = dict(getattr(img, "text", {}) or img.info)
-        if EXTRA_KEY in text:
-            extra = json.loads(text[EXTRA_KEY])
-            return extra if isinstance(extra, dict) else {}
+            return dict(getattr(img, "text", {}) or img.info)
     except (OSError, ValueError):
-        pass
+        return {}
+
+
+def _sidecar_doc(png: Path) -> dict[str, Any]:
+    """The JSON sidecar beside ``png`` (or ``png`` itself when it is the .json), else ``{}``."""
     try:
         doc = json.loads(sidecar_path(png).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {k: v for k, v in doc.items() if k != "settings"} if isinstance(doc, dict) else {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def read_result(path: str | Path) -> tuple[StyleSettings, dict[str, Any]]:
+    """The settings saved with a result, and the other facts saved with it (iteration,
+    losses, device, threads...; ``{}`` when none). Each comes from the PNG's text, else
+    from its sidecar; the PNG and the sidecar are each read once at most.
+
+    Raises:
+        FacestyleError: neither holds facestyle settings.
+    """
+    png = Path(path)
+    text = _png_text(png)
+    doc: dict[str, Any] | None = None
+    settings = None
+    if SETTINGS_KEY in text:
+        with contextlib.suppress(ValueError):  # unreadable: the sidecar may have them
+            settings = StyleSettings.from_dict(json.loads(text[SETTINGS_KEY]))
+    if settings is None:
+        doc = _sidecar_doc(png)
+        try:
+            settings = StyleSettings.from_dict(doc["settings"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FacestyleError(f"{png} holds no facestyle settings.",
+                                 "Pick an image saved by facestyle, or its .json file.") from exc
+    extra: Any = None
+    if EXTRA_KEY in text:
+        try:
+            extra = json.loads(text[EXTRA_KEY])
+            extra = extra if isinstance(extra, dict) else {}
+        except ValueError:
+            extra = None
+    if extra is None:
+        doc = _sidecar_doc(png) if doc is None else doc
+        extra = {k: v for k, v in doc.items() if k != "settings"}
+    return settings, extra
 
 
 def read_settings(path: str | Path) -> StyleSettings:
@@ -123,18 +156,4 @@ def read_settings(path: str | Path) -> StyleSettings:
     Raises:
         FacestyleError: neither holds facestyle settings.
     """
-    png = Path(path)
-    try:
-        with Image.open(png) as img:
-            text = dict(getattr(img, "text", {}) or img.info)
-        if SETTINGS_KEY in text:
-            return StyleSettings.from_dict(json.loads(text[SETTINGS_KEY]))
-    except (OSError, ValueError):
-        pass
-    sidecar = sidecar_path(png)
-    try:
-        return StyleSettings.from_dict(json.loads(sidecar.read_text(encoding="utf-8"))
-                                       ["settings"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise FacestyleError(f"{png} holds no facestyle settings.",
-                             "Pick an image saved by facestyle, or its .json file.") from exc
+    return read_result(path)[0]
