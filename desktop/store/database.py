@@ -62,6 +62,12 @@ _BUSY = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RE
          "SQLITE_BUSY_TIMEOUT", "SQLITE_LOCKED_SHAREDCACHE"}
 
 
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """Another connection holds the lock (SQLite's busy/locked codes, or the message)."""
+    code = getattr(exc, "sqlite_errorname", "") or ""
+    return code in _BUSY or "locked" in str(exc)
+
+
 class Database:
     """One SQLite connection behind a re-entrant lock; see :class:`Gallery` for arguments."""
 
@@ -151,9 +157,7 @@ class Database:
             try:
                 return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
             except sqlite3.OperationalError as exc:
-                code = getattr(exc, "sqlite_errorname", "") or ""
-                busy = code in _BUSY or "locked" in str(exc)
-                if not busy or time.monotonic() + pause > deadline:
+                if not _is_busy(exc) or time.monotonic() + pause > deadline:
                     raise
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
@@ -256,7 +260,7 @@ class Database:
             text = str(exc)
             if code in _CORRUPT or "malformed" in text or "not a database" in text:
                 raise self._corrupt(text) from exc
-            if code in _BUSY or "locked" in text:
+            if _is_busy(exc):
                 raise GalleryBusyError(
                     f"The gallery {self.path} is in use by another program ({text}).",
                     "Close other facestyle windows or commands and try again.") from exc
