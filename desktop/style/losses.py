@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from desktop.style.conv_relu import GradientSink
+from desktop.style.scratch import work_like
 
 
 def _fp32(a: torch.Tensor) -> torch.Tensor:
@@ -80,7 +81,7 @@ class _StyleLossFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a: torch.Tensor, target: torch.Tensor, c: float,  # type: ignore[override]
-                sink: GradientSink | None = None) -> torch.Tensor:
+                sink: GradientSink | None = None, role: object = None) -> torch.Tensor:
         with torch.autocast(a.device.type, enabled=False):
             # G(a) in fp32 minus the target, in place on the fresh copy (a mixed-dtype
             # subtraction is 3x slower at 512x512 here), then the squared norm as one dot
@@ -89,6 +90,7 @@ class _StyleLossFunction(torch.autograd.Function):
             ctx.save_for_backward(a, diff)
             ctx.c = c
             ctx.sink = sink
+            ctx.role = role
             return torch.dot(flat, flat) * c
 
     @staticmethod
@@ -97,14 +99,17 @@ class _StyleLossFunction(torch.autograd.Function):
         f, pixel_rows = _features_matrix(a)
         with torch.autocast(a.device.type, enabled=False):
             d = (diff * (4.0 * ctx.c * grad_loss)).to(a.dtype)  # symmetric
+            # a full-size map: into the job's work space (see desktop.style.scratch), which
+            # the next layer's backward, the only reader, uses up at once
+            out = work_like(("style gradient", ctx.role), f)
             if pixel_rows:  # f: (n_H n_W, n_C) -> grad (1, n_H, n_W, n_C) viewed as NCHW
-                grad = (f @ d).reshape(1, a.shape[2], a.shape[3], a.shape[1])
+                grad = torch.mm(f, d, out=out).view(1, a.shape[2], a.shape[3], a.shape[1])
                 grad = grad.permute(0, 3, 1, 2)
             else:
-                grad = (d @ f).reshape(a.shape)
+                grad = torch.mm(d, f, out=out).view(a.shape)
         if ctx.sink is not None and ctx.sink.deposit(grad):
-            return None, None, None, None  # the next layer's backward adds it (GradientSink)
-        return grad, None, None, None
+            return None, None, None, None, None  # the next layer's backward adds it
+        return grad, None, None, None, None
 
 
 class _ContentLossFunction(torch.autograd.Function):
@@ -160,7 +165,7 @@ class StyleLoss(nn.Module):
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         _, n_c, n_h, n_w = a.shape
         return _StyleLossFunction.apply(a, self.target, 1.0 / float(2 * n_h * n_w * n_c) ** 2,
-                                        getattr(a, "grad_sink", None))
+                                        getattr(a, "grad_sink", None), self)
 
 
 class TVLoss(nn.Module):

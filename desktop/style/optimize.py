@@ -37,6 +37,7 @@ from desktop.style.lbfgs import LBFGS
 from desktop.style.losses import Objective, build_objective, style_gram_target
 from desktop.style.memory import available_bytes, format_bytes, job_bytes
 from desktop.style.precision import Precision, features, prepare_network, resolve
+from desktop.style.scratch import Scratch
 from desktop.style.settings import IterationReport, StyleSettings
 from desktop.style.vgg import (
     CAFFE_MEAN_BGR,
@@ -274,11 +275,13 @@ class Problem:
         self.objective: Objective = build_objective(
             settings.alpha, settings.beta, settings.content_layer, content_target,
             settings.style_layers, targets, settings.tv_weight).to(device)
+        #: the backward passes' work buffers, reused by every evaluation at this scale
+        self.scratch = Scratch()
 
     def evaluate(self, x: torch.Tensor) -> tuple[dict[str, float], torch.Tensor]:
         """J's weighted terms at ``x`` (a leaf fp32 (1,3,H,W) tensor) and dJ/dx (flat)."""
         x.grad = None
-        with torch.enable_grad():
+        with torch.enable_grad(), self.scratch.active():
             feats = features(self.net, x, self.layers, self.precision)
             terms = self.objective(feats, x)
             terms.total.backward()
