@@ -246,7 +246,7 @@ def _max_pool_2x2(y: torch.Tensor, role: Hashable) -> tuple[torch.Tensor, torch.
                                                 out=(z, indices))
 
 
-def unpool(grad: torch.Tensor, indices: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def _unpool(grad: torch.Tensor, indices: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """2x2 max pooling's backward: ``grad`` sent to the positions in ``indices``, into work
     space of the pooling input's size (see :func:`relu_masked`); laid out like ``grad``."""
     out = work_like("unpool", grad, (*grad.shape[:2], *size))
@@ -277,5 +277,5 @@ class _ConvReLUPoolFunction(torch.autograd.Function):
     def backward(ctx, grad_z: torch.Tensor):  # type: ignore[override]
         z, indices = ctx.saved_tensors
         grad = relu_masked(grad_z, z)  # dJ/dz . [z > 0]
-        grad = unpool(grad, indices, ctx.input_size)
+        grad = _unpool(grad, indices, ctx.input_size)
         return ctx.layer.adjoint(grad, _take(ctx.sink)), None, None

@@ -28,7 +28,7 @@ entry to bf16) and then cast to fp32; ``bench/style_speed.py`` measures what thi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -81,7 +81,7 @@ class _StyleLossFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a: torch.Tensor, target: torch.Tensor, c: float,  # type: ignore[override]
-                sink: GradientSink | None = None, role: object = None) -> torch.Tensor:
+                sink: GradientSink | None = None, role: Hashable = None) -> torch.Tensor:
         with torch.autocast(a.device.type, enabled=False):
             # G(a) in fp32 minus the target, in place on the fresh copy (a mixed-dtype
             # subtraction is 3x slower at 512x512 here), then the squared norm as one dot
@@ -99,8 +99,8 @@ class _StyleLossFunction(torch.autograd.Function):
         f, pixel_rows = _features_matrix(a)
         with torch.autocast(a.device.type, enabled=False):
             d = (diff * (4.0 * ctx.c * grad_loss)).to(a.dtype)  # symmetric
-            # a full-size map: into the job's work space (see desktop.style.scratch), which
-            # the next layer's backward, the only reader, uses up at once
+            # a full-size map: into the job's work space (desktop.style.scratch), named by
+            # this loss; it lives until the layer that made ``a`` has read it
             out = work_like(("style gradient", ctx.role), f)
             if pixel_rows:  # f: (n_H n_W, n_C) -> grad (1, n_H, n_W, n_C) viewed as NCHW
                 grad = torch.mm(f, d, out=out).view(1, a.shape[2], a.shape[3], a.shape[1])
