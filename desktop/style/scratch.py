@@ -30,6 +30,7 @@ Rules the callers keep, so that a reused buffer is never overwritten while still
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
@@ -61,10 +62,9 @@ class Scratch:
 
         Tensors under :data:`MIN_BYTES` are freshly allocated instead.
         """
-        n = _numel(shape)
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        n = math.prod(shape)
         if n * dtype.itemsize < MIN_BYTES:
-            return torch.empty(shape, dtype=dtype, device=device, memory_format=memory_format)
+            return _fresh(shape, dtype, device, channels_last)
         key = (role, dtype, device)
         buffer = self._buffers.get(key)
         if buffer is None or buffer.numel() < n:
@@ -103,14 +103,12 @@ def work_like(role: Hashable, like: torch.Tensor,
                      and like.is_contiguous(memory_format=torch.channels_last))
     scratch = getattr(_current, "scratch", None)
     if scratch is None:
-        return torch.empty(shape, dtype=dtype, device=like.device,
-                           memory_format=torch.channels_last if channels_last
-                           else torch.contiguous_format)
+        return _fresh(shape, dtype, like.device, channels_last)
     return scratch.take(role, shape, dtype, like.device, channels_last)
 
 
-def _numel(shape: torch.Size | tuple[int, ...]) -> int:
-    n = 1
-    for size in shape:
-        n *= int(size)
-    return n
+def _fresh(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, device: torch.device,
+           channels_last: bool) -> torch.Tensor:
+    return torch.empty(shape, dtype=dtype, device=device,
+                       memory_format=torch.channels_last if channels_last
+                       else torch.contiguous_format)
