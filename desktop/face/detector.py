@@ -494,14 +494,12 @@ class FaceDetector:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> ``bf16`` on CUDA and on CPUs with native bf16, else ``fp32``."""
-    from desktop.device import cpu_has_native_bf16
+    """``auto`` -> ``bf16`` on CUDA and on CPUs with native bf16, else ``fp32``; ``bf16`` on a
+    CPU without bf16 kernels falls back to ``fp32`` (said once, see
+    :func:`desktop.device.cpu_precision`)."""
+    from desktop.device import cpu_precision
 
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" or cpu_has_native_bf16() else "fp32"
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
-    return precision
+    return cpu_precision(precision, device, what="Face detector")
 
 
 def dlib_pyramid_up(image: np.ndarray) -> np.ndarray:

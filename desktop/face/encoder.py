@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from desktop.device import onednn_fused_conv_available
+from desktop.device import cpu_precision, onednn_fused_conv_available
 from desktop.errors import ModelFileError
 from desktop.face.dlib_nets import ENCODER_DEFINITION, Network, load_network
 from desktop.face.onednn import PackedConv
@@ -320,9 +320,10 @@ class ChipEmbedder:
     def __init__(self, encoder: FaceEncoder, precision: str = "fp32", batch_size: int = 32):
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
-        self.precision = precision
-        self.batch_size = max(1, int(batch_size))
         self.device = next(encoder.parameters()).device
+        self.precision = cpu_precision(precision, self.device, what="Face encoder")
+        precision = self.precision
+        self.batch_size = max(1, int(batch_size))
         self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         self.mean = encoder.mean.detach().float().clone()  # preprocessing stays in fp32
         self.model = fold_affines(encoder).to(dtype=self.dtype, memory_format=torch.channels_last)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from desktop.device import cpu_has_native_bf16, describe_device, pick_device
+from desktop.device import cpu_precision, describe_device, pick_device
 from desktop.errors import FacestyleError
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -63,12 +63,7 @@ def resolve_precision(pref: str, device: torch.device) -> Precision:
     """Turn ``auto|fp32|bf16`` into a concrete :class:`Precision` for ``device``."""
     if pref not in PRECISIONS:
         raise FacestyleError(f"Unknown precision {pref!r}.", "Use auto, fp32 or bf16.")
-    if pref == "auto":
-        if device.type == "cuda":
-            pref = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-        else:
-            pref = "bf16" if cpu_has_native_bf16() else "fp32"
-    return Precision(pref, device)
+    return Precision(cpu_precision(pref, device, what="Style network"), device)
 
 
 def resolve(device_pref: str, precision_pref: str) -> Precision:

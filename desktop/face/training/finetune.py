@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from desktop.device import describe_device, pick_device
+from desktop.device import cpu_precision, describe_device, pick_device
 from desktop.errors import FacestyleError
 from desktop.face.evaluation import PairMetrics, best_threshold, distance_metrics
 from desktop.face.training.augment import Augmentation, augment, chips_to_tensor
@@ -257,6 +257,8 @@ def resolve_precision(pref: str, device: torch.device) -> str:
     prints both), its backward pass lacking fast bf16 kernels there."""
     if pref not in ("auto", "fp32", "bf16"):
         raise FacestyleError(f"Unknown precision {pref!r}; use auto, fp32 or bf16.")
+    if pref == "bf16" and device.type == "cpu":
+        return cpu_precision(pref, device, what="Fine-tuning")
     if pref != "auto":
         return pref
     if device.type == "cuda":
