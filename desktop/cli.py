@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say_fallbacks_on_stderr() -> None:
+    """A precision fallback (bf16 asked, the CPU lacks it) is said once, on stderr."""
+    from desktop.device import on_fallback_notice
+
+    on_fallback_notice(lambda text: print(f"facestyle: note: {text}", file=sys.stderr,
+                                          flush=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -52,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["gui", *(argv or [])])
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG)
+    _say_fallbacks_on_stderr()
     try:
         return int(args.func(args) or 0)
     except FacestyleError as exc:

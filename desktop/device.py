@@ -12,6 +12,7 @@ import logging
 import os
 import platform
 import threading
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -124,19 +125,26 @@ def _notice_once(text: str) -> None:
         if text in _NOTICES:
             return
         _NOTICES.append(text)
-    logging.getLogger("desktop.device").warning(text)
+    logging.getLogger("desktop.device").info(text)
     for listener in list(_NOTICE_LISTENERS):
         with contextlib.suppress(Exception):
             listener(text)
 
 
-_NOTICE_LISTENERS: list = []
+_NOTICE_LISTENERS: list[Callable[[str], None]] = []
 
 
-def on_fallback_notice(listener) -> None:
-    """Call ``listener(text)`` for every new fallback notice (the CLI prints them to
-    stderr, the window shows them in its status bar)."""
+def on_fallback_notice(listener: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``listener(text)`` (from whatever thread falls back) for every new fallback
+    notice; the CLI prints them to stderr, the window shows them in its status bar.
+    Returns a function that stops the calls."""
     _NOTICE_LISTENERS.append(listener)
+
+    def remove() -> None:
+        with contextlib.suppress(ValueError):
+            _NOTICE_LISTENERS.remove(listener)
+
+    return remove
 
 
 def bf16_fallback_text(what: str) -> str:

@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 class Report:
     sections: dict[str, dict[str, str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth knowing, not a problem
 
     def add(self, section: str, key: str, value: object) -> None:
         self.sections.setdefault(section, {})[key] = str(value)
@@ -71,6 +72,7 @@ def collect(cameras: bool = True) -> Report:
 
         for key, value in system_summary().items():
             report.add("torch", key, value)
+        report_precision_fallbacks(report)
     except Exception as exc:  # torch is required; a broken install must be named
         report.problems.append(f"torch cannot be imported: {exc}")
 
@@ -82,6 +84,7 @@ def collect(cameras: bool = True) -> Report:
         report.add("qt", "PySide6", pyside)
     except Exception as exc:
         report.problems.append(f"PySide6 (Qt) cannot be imported: {exc}")
+    check_qt_platform(report)
 
     try:
         import cv2
@@ -116,16 +119,55 @@ def collect(cameras: bool = True) -> Report:
     return report
 
 
+def check_qt_platform(report: Report) -> None:
+    """The platform plugin Qt will use, and whether it loads (see desktop.qt_platform).
+    A plugin that cannot load is a problem only where a display is set; without one,
+    the desktop plugin's libraries are still listed, for the day a display is there."""
+    from desktop import qt_platform
+
+    here = qt_platform.check()
+    report.add("qt", "platform plugin", here.summary())
+    if here.plugin is not None and not here.ok:
+        report.problems.append(here.problem + (f" {here.hint}" if here.hint else ""))
+    if sys.platform.startswith("linux") and here.plugin != "xcb":
+        desktop = qt_platform.check({"DISPLAY": ":0", "QT_QPA_PLATFORM": "xcb"})
+        if desktop.missing:
+            report.add("qt", "xcb plugin (desktop)",
+                       f"cannot load: {', '.join(desktop.missing)} missing; "
+                       f"{desktop.apt_line()}")
+        elif desktop.plugin_path is not None:
+            report.add("qt", "xcb plugin (desktop)", "loads")
+
+
+def report_precision_fallbacks(report: Report) -> None:
+    """What a bf16 request becomes on this CPU (said in doctor, the CLI and the window)."""
+    from desktop.device import cpu_bf16_kernels, cpu_kind
+
+    if cpu_bf16_kernels():
+        report.add("torch", "bf16 requests", "run in bf16")
+    else:
+        report.add("torch", "bf16 requests",
+                   f"fall back to fp32 ({cpu_kind()} CPU without bf16 kernels)")
+        report.notes.append(
+            f"Asking for bf16 (--precision bf16, the Style tab's precision) runs fp32 here: "
+            f"this {cpu_kind()} CPU has no bf16 kernels. 'auto' already picks fp32.")
+
+
 def run(args: argparse.Namespace) -> int:
     report = collect(cameras=not args.no_cameras)
     if args.json:
-        print(json.dumps({**report.sections, "problems": report.problems}, indent=2))
+        print(json.dumps({**report.sections, "problems": report.problems,
+                          "notes": report.notes}, indent=2))
     else:
         for section, rows in report.sections.items():
             print(f"[{section}]")
             width = max(len(k) for k in rows)
             for key, value in rows.items():
                 print(f"  {key.ljust(width)}  {value}")
+        if report.notes:
+            print("\nNotes:")
+            for note in report.notes:
+                print(f"  - {note}")
         if report.problems:
             print("\nProblems:")
             for problem in report.problems:

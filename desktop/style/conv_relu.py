@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from desktop.device import onednn_fused_conv_available
+from desktop.device import cpu_bf16_kernels, onednn_fused_conv_available
 from desktop.style.scratch import work_like
 
 _FUSED_DTYPES = (torch.float32, torch.bfloat16)
@@ -107,6 +107,8 @@ class FrozenConvReLU(nn.Module):
         if not (x.device.type == "cpu" and x.dtype in _FUSED_DTYPES
                 and x.dtype == self.weight.dtype and onednn_fused_conv_available()):
             return None
+        if x.dtype == torch.bfloat16 and not cpu_bf16_kernels():
+            return None  # AVX2-only CPU: oneDNN refuses bf16 here; torch's own conv2d works
         key = (tuple(x.shape), x.dtype)
         if self._packed_key != key:
             reorder = torch.ops.mkldnn._reorder_convolution_weight

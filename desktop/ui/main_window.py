@@ -21,7 +21,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QWidget
 
 from desktop import APP_DISPLAY_NAME
-from desktop.device import describe_device
+from desktop.device import describe_device, fallback_notices, on_fallback_notice
 from desktop.paths import user_dirs
 from desktop.ui import settings as ui_settings
 from desktop.ui.about_dialog import AboutDialog
@@ -52,6 +52,8 @@ class MainWindow(QMainWindow):
     """The application window. ``tab(key)`` gives a tab's widget."""
 
     current_tab_changed = Signal(str)
+    #: a precision fallback (e.g. bf16 asked on a CPU without it), from any thread
+    fallback_notice = Signal(str)
 
     def __init__(self, initial_tab: str | None = None) -> None:
         super().__init__()
@@ -73,6 +75,10 @@ class MainWindow(QMainWindow):
         self.device_label.setObjectName("deviceLabel")
         self.statusBar().addPermanentWidget(self.device_label)
         self._permanent: dict[str, QLabel] = {}
+        self.fallback_notice.connect(self._show_fallback)
+        self._stop_notices = on_fallback_notice(self.fallback_notice.emit)
+        for text in fallback_notices():  # made before the window existed
+            self._show_fallback(text)
 
         self._build_menus()
         self._restore(initial_tab)
@@ -111,6 +117,13 @@ class MainWindow(QMainWindow):
             self._permanent[key] = label
             self.statusBar().insertPermanentWidget(0, label)
         label.setText(text)
+
+    def _show_fallback(self, text: str) -> None:
+        """Say a precision fallback once: in the status bar now, and for good in the
+        device label (``· fp32 fallback``, its tooltip giving the reasons)."""
+        self.statusBar().showMessage(text, 30_000)
+        self.device_label.setText(f"{describe_device()} · fp32 fallback")
+        self.device_label.setToolTip("\n".join(fallback_notices()) or text)
 
     # -- menus -----------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -172,6 +185,7 @@ class MainWindow(QMainWindow):
         s.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._stop_notices()
         try:
             self.save_settings()
         except Exception:  # never block quitting on a settings problem
