@@ -27,7 +27,12 @@ def run(args: argparse.Namespace) -> int:
         if tab not in keys:
             raise FacestyleError(f"no tab {args.tab!r}; tabs are {', '.join(keys)}")
     if args.screenshot is None:
+        from desktop import qt_platform
         from desktop.ui.app import run_gui
+
+        platform = qt_platform.check()
+        if not platform.ok:  # Qt would abort with a message that names no fix
+            raise FacestyleError(platform.problem or "Qt cannot start.", platform.hint)
 
         return run_gui(tab=tab)
     try:
