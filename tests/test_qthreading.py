@@ -1,3 +1,5 @@
+import os
+import sys
 import threading
 import time
 
@@ -116,3 +118,39 @@ def test_a_worker_runs_once(qtbot):
         worker.start()
     with pytest.raises(RuntimeError):
         worker.start()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread nice values: Linux")
+def test_low_priority_workers_run_below_the_ui_on_every_core(qtbot):
+    """A low-priority worker's thread (and the threads it starts) run at a higher nice
+    value than the UI thread and take every core; a normal worker leaves one core free."""
+    from desktop.ui.torch_runtime import LOW_PRIORITY_NICE, share_cores_with_ui
+
+    import torch
+
+    def probe():
+        share_cores_with_ui()
+        seen = {}
+
+        def child():
+            seen["child"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+        t = threading.Thread(target=child)
+        t.start()
+        t.join()
+        return (os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), seen["child"],
+                torch.get_num_threads())
+
+    ui_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    results = {}
+    for low in (True, False):
+        worker = Worker(probe, low_priority=low)
+        with qtbot.waitSignal(worker.result, timeout=60_000) as blocker:
+            worker.start()
+        results[low] = blocker.args[0]
+    nice, child_nice, threads = results[True]
+    assert nice >= max(ui_nice, LOW_PRIORITY_NICE) and child_nice == nice
+    assert threads == (os.cpu_count() or 2)
+    nice, _, threads = results[False]
+    assert nice == ui_nice and threads == max(1, (os.cpu_count() or 2) - 1)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == ui_nice

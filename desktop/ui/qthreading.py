@@ -19,6 +19,10 @@ free of Qt. A generator is paused, resumed and cancelled between its yields.
 With ``latest_only=True`` the ``yielded`` signal never queues up: while the UI is still
 busy with one value, newer values replace the pending one, so the UI always shows the
 newest and never falls behind a fast producer.
+
+With ``low_priority=True`` the function runs on a thread of its own pool whose OS
+priority is lowered (nice 10 on Linux), so a long compute job may use every core while
+the UI thread, at normal priority, still gets a core the moment it needs one.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from desktop.tasks import CancelToken
 log = logging.getLogger(__name__)
 
 _POOL: QThreadPool | None = None
+_LOW_POOL: QThreadPool | None = None
 _ACTIVE: set[Worker] = set()
 _ACTIVE_LOCK = threading.Lock()
 _NOTHING = object()
@@ -52,6 +57,17 @@ def thread_pool() -> QThreadPool:
     return _POOL
 
 
+def low_priority_pool() -> QThreadPool:
+    """Threads that run below the UI's priority (long compute jobs: style painting). Their
+    lowered priority is kept for good (an unprivileged process cannot raise it again), so
+    they are a pool of their own and never run other work."""
+    global _LOW_POOL
+    if _LOW_POOL is None:
+        _LOW_POOL = QThreadPool()
+        _LOW_POOL.setMaxThreadCount(4)
+    return _LOW_POOL
+
+
 class _Runnable(QRunnable):
     def __init__(self, worker: Worker) -> None:
         super().__init__()
@@ -59,6 +75,10 @@ class _Runnable(QRunnable):
         self._worker = worker
 
     def run(self) -> None:
+        if self._worker.low_priority:
+            from desktop.ui.torch_runtime import lower_thread_priority
+
+            lower_thread_priority()
         self._worker._run()
 
 
@@ -93,9 +113,12 @@ class Worker(QObject):
         fn: Callable[..., Any],
         *args: Any,
         latest_only: bool = False,
+        low_priority: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__()
+        #: run on :func:`low_priority_pool`, below the UI thread's OS priority
+        self.low_priority = low_priority
         self.token = CancelToken()
         self._fn = fn
         self._args = args
@@ -118,7 +141,7 @@ class Worker(QObject):
         self._started = True
         with _ACTIVE_LOCK:
             _ACTIVE.add(self)
-        thread_pool().start(_Runnable(self))
+        (low_priority_pool() if self.low_priority else thread_pool()).start(_Runnable(self))
         return self
 
     def cancel(self) -> None:

@@ -10,6 +10,12 @@
   collector paused, and then the objects alive (modules, torch, the app) are frozen
   (``gc.freeze``): later full collections skip them, which keeps each one short.
 
+* A long compute job that runs on a low-priority thread (the Style tab's painting, see
+  :func:`lower_thread_priority`) gets *every* core instead: torch's thread count is a
+  per-thread setting, so its OpenMP team has one thread per core, created from the
+  lowered thread and so at its priority; the UI thread, at normal priority, preempts
+  them whenever it has work. Measured with ``bench/checkin_ui_heartbeat.py --style``.
+
 Call :func:`prepare_background_torch` at the start of a worker (it is idempotent and
 cheap after the first call). ``OMP_WAIT_POLICY=PASSIVE`` (see ``desktop/__init__.py``)
 completes the picture.
@@ -29,9 +35,51 @@ _lock = threading.Lock()
 _optim_ready = False
 
 
-def background_threads() -> int:
-    """Torch intra-op threads for background work: every core but one (at least one)."""
-    return max(1, (os.cpu_count() or 2) - 1)
+#: How much lower than normal a low-priority job thread runs (Linux nice value, 0-19).
+LOW_PRIORITY_NICE = 10
+
+_lowered = threading.local()
+
+
+def background_threads(all_cores: bool = False) -> int:
+    """Torch intra-op threads for background work: every core but one (at least one), or
+    every core for a job on a low-priority thread."""
+    cores = os.cpu_count() or 2
+    return cores if all_cores else max(1, cores - 1)
+
+
+def lower_thread_priority() -> bool:
+    """Lower the calling thread's OS priority (once; threads it creates inherit it).
+
+    Linux: nice +:data:`LOW_PRIORITY_NICE` for this thread only (``setpriority`` on its
+    thread id). Elsewhere: Qt's ``LowPriority`` for the current thread. Returns whether
+    the priority is now lowered."""
+    if getattr(_lowered, "done", False):
+        return True
+    done = False
+    if sys.platform.startswith("linux"):
+        try:
+            tid = threading.get_native_id()
+            now = os.getpriority(os.PRIO_PROCESS, tid)
+            os.setpriority(os.PRIO_PROCESS, tid, max(now, LOW_PRIORITY_NICE))
+            done = True
+        except OSError:
+            done = False
+    else:
+        try:
+            from PySide6.QtCore import QThread
+
+            QThread.currentThread().setPriority(QThread.Priority.LowPriority)
+            done = True
+        except Exception:  # no Qt thread here: leave the priority as it is
+            done = False
+    _lowered.done = done
+    return done
+
+
+def thread_is_lowered() -> bool:
+    """Whether :func:`lower_thread_priority` lowered the calling thread."""
+    return bool(getattr(_lowered, "done", False))
 
 
 def responsive_gil() -> None:
@@ -42,10 +90,11 @@ def responsive_gil() -> None:
 
 
 def share_cores_with_ui() -> None:
-    """Leave a core and the GIL to the UI thread. Imports torch: call it in a worker."""
+    """Leave a core (unless this thread's priority is lowered: then every core) and the
+    GIL to the UI thread. Imports torch: call it in a worker."""
     import torch
 
-    n = background_threads()
+    n = background_threads(all_cores=thread_is_lowered())
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     responsive_gil()

@@ -41,7 +41,8 @@ def _run(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettings,
     """The worker's side: the loop's reports, recorded (and autosaved) on the way."""
     from desktop.ui.torch_runtime import prepare_background_torch
 
-    prepare_background_torch(optimizers=True)  # the UI keeps a core and the GIL
+    # on its low-priority thread: every core, the UI thread preempting it when it must
+    prepare_background_torch(optimizers=True)
     yield from recorded(stylize(content, styles, settings, cancel=cancel), settings, recorder,
                         autosave)
 
@@ -78,7 +79,7 @@ class StyleJob(QObject):
         self.last = None
         self.settings = settings
         worker = Worker(_run, content, styles, settings, self.recorder, autosave, stylize,
-                        latest_only=True)
+                        latest_only=True, low_priority=True)
         worker.yielded.connect(self._on_report)
         worker.error.connect(self._on_error)
         worker.cancelled.connect(lambda: self._end(STOPPED))
