@@ -108,6 +108,62 @@ def test_csv_errors_name_the_line(tmp_path: Path):
         read_pairs(tmp_path / "missing.csv", tmp_path)
 
 
+MODELS = ["VGG-Face_cosine", "VGG-Face_euclidean", "Facenet_cosine", "Facenet_euclidean",
+          "OpenFace_cosine", "OpenFace_euclidean", "DeepFace_cosine", "DeepFace_euclidean",
+          "DeepID_cosine", "DeepID_euclidean", "ArcFace_cosine"]
+
+
+def test_csv_with_a_header_is_read_by_column_name_ignoring_extra_columns(tmp_path: Path):
+    # a deepface-style pair file: file_x,file_y,decision and one column per model (14)
+    header = ["file_x", "file_y", "decision", *MODELS]
+    rows = [["a/1.jpg", "a/2.jpg", "Yes", *["0.31"] * 11],
+            ["a/1.jpg", "b/1.jpg", "No", *["0.72"] * 11],
+            ["b/1.jpg", "b/2.jpg", "Yes", *["0.28"] * 11]]
+    lst = tmp_path / "deepface.csv"
+    lst.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+    assert len(header) == 14
+    pairs = read_pairs(lst, tmp_path / "root")
+    assert [p.same for p in pairs] == [True, False, True]
+    assert [(p.x.name, p.y.name) for p in pairs] == [("1.jpg", "2.jpg"), ("1.jpg", "1.jpg"),
+                                                      ("1.jpg", "2.jpg")]
+    assert pairs[1].y == tmp_path / "root" / "b" / "1.jpg"
+
+    # columns in another order, under synonyms, with pandas' unnamed index column
+    lst.write_text(",label,score,img2,img1\n"
+                   "0,1,0.3,a/2.jpg,a/1.jpg\n"
+                   "1,0,0.9,b/1.jpg,a/1.jpg\n", encoding="utf-8")
+    pairs = read_pairs(lst, tmp_path)
+    assert [(p.x.name, p.y.parent.name, p.same) for p in pairs] == [("1.jpg", "a", True),
+                                                                     ("1.jpg", "b", False)]
+
+
+def test_csv_dialects_semicolons_tabs_and_quoted_paths(tmp_path: Path):
+    lst = tmp_path / "pairs.csv"
+    lst.write_text('Image 1;Image 2;Same\n"x/a; b.jpg";x/c.jpg;true\nx/c.jpg;y/d.jpg;false\n',
+                   encoding="utf-8")
+    pairs = read_pairs(lst, tmp_path)
+    assert pairs[0].x == tmp_path / "x" / "a; b.jpg"  # the quoted ; is part of the name
+    assert [p.same for p in pairs] == [True, False]
+    lst.write_text("img1\timg2\tis_same\tnote\nx/a.jpg\tx/b.jpg\t1\tok\n", encoding="utf-8")
+    [pair] = read_pairs(lst, tmp_path)
+    assert (pair.x.name, pair.y.name, pair.same) == ("a.jpg", "b.jpg", True)
+    # header-less rows whose decision reads like a column name are pairs, not a header
+    lst.write_text("x/a.jpg,x/b.jpg,same\nx/a.jpg,y/c.jpg,different\n", encoding="utf-8")
+    assert [p.same for p in read_pairs(lst, tmp_path)] == [True, False]
+
+
+def test_csv_header_without_a_needed_column_says_which(tmp_path: Path):
+    lst = tmp_path / "pairs.csv"
+    lst.write_text("file_x,file_y,score\na.jpg,b.jpg,0.3\n", encoding="utf-8")
+    with pytest.raises(PairListError, match="no decision column") as err:
+        read_pairs(lst, tmp_path)
+    assert "file_x, file_y, score" in err.value.message
+    lst.write_text("a.jpg,b.jpg,yes,0.3\n", encoding="utf-8")  # 4 columns, no header
+    with pytest.raises(PairListError, match="found 4 column") as err:
+        read_pairs(lst, tmp_path)
+    assert "header" in err.value.hint
+
+
 def test_lfw_pairs_txt_both_line_forms_and_header(tmp_path: Path):
     lst = tmp_path / "pairs.txt"
     lst.write_text("2\t2\n"

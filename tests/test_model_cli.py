@@ -89,6 +89,25 @@ def test_eval_pairs_text_output_and_verifier_rule(photo_root, fake_engine, capsy
     assert "No verification head" in capsys.readouterr().err
 
 
+def test_eval_pairs_reads_a_deepface_style_csv_with_model_columns(photo_root, fake_engine,
+                                                                  capsys):
+    rows = [line.split(",") for line in PAIRS_CSV.strip().splitlines()]
+    models = [f"{m}_{d}" for m in ("VGG-Face", "Facenet", "OpenFace", "DeepFace", "DeepID")
+              for d in ("cosine", "euclidean")] + ["ArcFace_cosine"]
+    lines = [",".join([*rows[0], *models])]
+    lines += [",".join([x, y, "Yes" if dec in ("yes", "1") else "No", *["0.5"] * 11])
+              for x, y, dec in rows[1:]]
+    deepface = photo_root.parent / "deepface.csv"
+    deepface.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert len(lines[0].split(",")) == 14
+    rc = main(["eval-pairs", str(deepface), "--root", str(photo_root), "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    # the same pairs as pairs.csv, so the same figures
+    assert out["pairs"] == 8 and out["accuracy"] == pytest.approx(6 / 8)
+    assert out["roc_auc"] == pytest.approx(11.5 / 16)
+
+
 def make_gallery(model_id: str = BUILTIN):
     from desktop.store import Gallery, NewTemplate
 

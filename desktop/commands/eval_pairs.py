@@ -12,9 +12,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval-pairs",
         help="accuracy, best threshold, ROC AUC, EER and TAR@FAR on a pair list",
-        description="Evaluate face verification on a pair list: a CSV 'file_x,file_y,decision' "
-        "(yes/no or 1/0, paths relative to --root) or LFW's pairs.txt. A photo where no face "
-        "is found counts as a wrong answer and is listed.",
+        description="Evaluate face verification on a pair list: a CSV whose header names the "
+        "columns file_x, file_y and decision (or img1, img2, label / same; other columns are "
+        "ignored; comma, semicolon or tab separated), a header-less CSV of "
+        "'file_x,file_y,decision' rows, or LFW's pairs.txt. Decisions are yes/no or 1/0; "
+        "paths are relative to --root. A photo where no face is found counts as a wrong "
+        "answer and is listed.",
     )
     p.add_argument("pairs", type=Path, help="the pair list (CSV or LFW pairs.txt)")
     p.add_argument("--root", type=Path, required=True, help="folder the image paths are under")

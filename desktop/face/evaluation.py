@@ -2,9 +2,13 @@
 
 Pair lists come in two formats (:func:`read_pairs`):
 
-* CSV with the header ``file_x,file_y,decision``; the decision is ``yes``/``no``,
-  ``1``/``0`` (also ``true``/``false``, ``same``/``different``); paths are relative to a
-  root folder.
+* CSV, read by its header's column names: ``file_x``, ``file_y`` and ``decision`` (or
+  synonyms such as ``img1``/``img2``/``label`` or ``same``; see :data:`CSV_COLUMNS`), in
+  any order, other columns ignored (deepface's pair files carry one per model). Without
+  a header, exactly three columns ``file_x,file_y,decision``. Commas, semicolons, tabs
+  or bars separate the cells (the csv module's sniffer tells which) and cells may be
+  quoted. The decision is ``yes``/``no``, ``1``/``0`` (also ``true``/``false``,
+  ``same``/``different``); paths are relative to a root folder.
 * LFW's ``pairs.txt``: an optional first line of fold counts (``10 300`` or ``6000``),
   then ``name n1 n2`` for a same pair and ``name1 n1 name2 n2`` for a different pair;
   image ``n`` of ``name`` is ``<root>/<name>/<name>_<n:04d>.jpg``.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,21 +71,98 @@ def _parse_decision(text: str, where: str) -> bool:
     raise PairListError(f"{where}: decision {text!r} is not yes/no or 1/0.")
 
 
+#: Accepted header names of the three columns a CSV pair list needs (compared lower-cased,
+#: with spaces and hyphens read as underscores).
+CSV_COLUMNS: dict[str, frozenset[str]] = {
+    "file_x": frozenset({"file_x", "img1", "img_1", "image1", "image_1", "image_x", "img_x",
+                         "file1", "file_1", "path1", "path_1", "path_x", "left"}),
+    "file_y": frozenset({"file_y", "img2", "img_2", "image2", "image_2", "image_y", "img_y",
+                         "file2", "file_2", "path2", "path_2", "path_y", "right"}),
+    "decision": frozenset({"decision", "label", "same", "is_same", "issame", "same_person",
+                           "match", "is_match", "target", "truth", "ground_truth", "y_true"}),
+}
+_DELIMITERS = ",;\t|"
+
+
+def _column_key(name: str) -> str:
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _header_columns(cells: Sequence[str]) -> dict[str, int] | None:
+    """``{"file_x": i, "file_y": j, "decision": k}`` (as many as are named; the first match
+    of each wins) when ``cells`` is a header row, else None.
+
+    A row is a header when it names both image columns, or names one column and is not a
+    valid data row: ``a.jpg,b.jpg,same`` is a pair, ``img1,img2,same`` a header.
+    """
+    found: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        key = _column_key(cell)
+        for column, names in CSV_COLUMNS.items():
+            if key in names and column not in found:
+                found[column] = index
+    if not found:
+        return None
+    if "file_x" in found and "file_y" in found:
+        return found
+    is_pair = len(cells) == 3 and cells[2].strip().lower() in _YES | _NO
+    return None if is_pair else found
+
+
+def _sniff_dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
+    """The csv dialect of a pair list (delimiter and quoting), from its first lines."""
+    sample = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS)
+    except csv.Error:  # one column, or no consistent delimiter: let the reader say so
+        return csv.excel
+
+
 def read_csv_pairs(text: str, root: Path, name: str = "pair list") -> list[Pair]:
-    """Pairs from CSV text ``file_x,file_y,decision`` (header optional), paths under ``root``."""
+    """Pairs from CSV text, paths under ``root``.
+
+    With a header (a first row naming the columns, see :data:`CSV_COLUMNS`) the columns
+    are found by name and any others are ignored; without one, each row must be exactly
+    ``file_x,file_y,decision``.
+    """
     pairs: list[Pair] = []
-    reader = csv.reader(io.StringIO(text))
-    for lineno, row in enumerate(reader, start=1):
+    columns: dict[str, int] | None = None
+    header_seen = False
+    reader = csv.reader(io.StringIO(text), _sniff_dialect(text))
+    for row in reader:
+        lineno = reader.line_num  # of the row's last line (a quoted cell may span lines)
         cells = [c.strip() for c in row]
         if not cells or all(not c for c in cells) or cells[0].startswith("#"):
             continue
-        if len(cells) != 3:
-            raise PairListError(f"{name}, line {lineno}: expected file_x,file_y,decision; "
-                                f"found {len(cells)} column(s).")
-        if lineno == 1 and cells[2].lower() == "decision":
-            continue  # the header
-        pairs.append(Pair(root / cells[0], root / cells[1],
-                          _parse_decision(cells[2], f"{name}, line {lineno}")))
+        if not header_seen:
+            header_seen = True
+            columns = _header_columns(cells)
+            if columns is not None:
+                missing = [c for c in CSV_COLUMNS if c not in columns]
+                if missing:
+                    raise PairListError(
+                        f"{name}, line {lineno}: the header has no {' or '.join(missing)} "
+                        f"column (found: {', '.join(c for c in cells if c) or 'nothing'}).",
+                        "Name the columns file_x, file_y and decision (or img1, img2, "
+                        "label); other columns are ignored.")
+                continue
+        if columns is None:
+            if len(cells) != 3:
+                raise PairListError(
+                    f"{name}, line {lineno}: expected file_x,file_y,decision; found "
+                    f"{len(cells)} column(s).",
+                    "A list with more columns needs a header row naming them, e.g. "
+                    "file_x,file_y,decision,...")
+            x, y, decision = cells
+        else:
+            need = max(columns.values()) + 1
+            if len(cells) < need:
+                raise PairListError(f"{name}, line {lineno}: {len(cells)} column(s), but the "
+                                    f"header puts the columns it needs in the first {need}.")
+            x, y, decision = (cells[columns[c]] for c in CSV_COLUMNS)
+        if not x or not y:
+            raise PairListError(f"{name}, line {lineno}: an image path is empty.")
+        pairs.append(Pair(root / x, root / y, _parse_decision(decision, f"{name}, line {lineno}")))
     return pairs
 
 
@@ -112,6 +194,16 @@ def read_lfw_pairs(text: str, root: Path, name: str = "pairs.txt") -> list[Pair]
     return pairs
 
 
+def _looks_like_csv(text: str) -> bool:
+    """CSV when the first line names the columns or is split by , or ;. LFW's pairs.txt
+    (tab- or space-separated names and numbers) otherwise."""
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    if "," in first or ";" in first:
+        return True
+    cells = [c for c in re.split(r"[\t|]", first) if c.strip()]
+    return _header_columns(cells) is not None
+
+
 def read_pairs(path: Path, root: Path) -> list[Pair]:
     """Read a CSV pair list or an LFW ``pairs.txt``; the format is told by its content."""
     path = Path(path)
@@ -121,8 +213,7 @@ def read_pairs(path: Path, root: Path) -> list[Pair]:
         raise PairListError(f"Cannot read the pair list {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise PairListError(f"{path} is not a text file.") from exc
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    pairs = (read_csv_pairs(text, Path(root), path.name) if "," in first
+    pairs = (read_csv_pairs(text, Path(root), path.name) if _looks_like_csv(text)
              else read_lfw_pairs(text, Path(root), path.name))
     if not pairs:
         raise PairListError(f"{path} lists no pairs.")
