@@ -14,8 +14,10 @@ from training_helpers import CodeEngine, code_image
 from desktop.face.evaluation import (
     PairListError,
     RocSeries,
+    UnreadableImagesError,
     distance_metrics,
     embed_pairs,
+    evaluate_embeddings,
     probability_metrics,
     read_pairs,
     save_roc_png,
@@ -51,7 +53,8 @@ def test_threshold_metrics_match_the_hand_computed_example():
         else:
             assert out[key] == pytest.approx(value), key
     assert out["failed_images"] == ["no_face.jpg"]
-    assert set(out) == {*EXPECTED, "failed_images"}  # exactly the CLI's keys
+    assert set(out) == {*EXPECTED, "failed_images", "unreadable_images",
+                        "excluded_pairs"}  # exactly the CLI's keys
     assert m.operating_point == pytest.approx((0.25, 0.5))
 
 
@@ -200,6 +203,29 @@ def test_embedding_pairs_counts_a_faceless_photo_as_wrong(tmp_path: Path):
     assert m.best_accuracy == pytest.approx(0.5)
     assert m.failed_images == [str(tmp_path / "x" / "none.png")]
     assert emb.failed_images[str(tmp_path / "x" / "none.png")] == "no face found"
+
+
+def test_unreadable_images_leave_their_pairs_out(tmp_path: Path):
+    table = {10: np.array([0.0, 0.0]), 11: np.array([0.3, 0.0]), 20: np.array([1.0, 0.0])}
+    write_tree(tmp_path, {"a/1.png": 10, "a/2.png": 11, "b/1.png": 20})
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "bad.png").write_bytes(b"not a png")
+    lst = tmp_path / "p.csv"
+    lst.write_text("a/1.png,a/2.png,yes\na/1.png,b/1.png,no\n"
+                   "a/1.png,x/bad.png,yes\nx/gone.png,b/1.png,no\n", encoding="utf-8")
+    emb = embed_pairs(read_pairs(lst, tmp_path), CodeEngine(table))
+    assert sorted(emb.unreadable) == [str(tmp_path / "x" / "bad.png"),
+                                      str(tmp_path / "x" / "gone.png")]
+    assert emb.failed_images == {}  # unreadable is not "no face"
+    assert emb.excluded.tolist() == [False, False, True, True]
+    m = evaluate_embeddings(emb)["threshold"]
+    assert m.pairs == 2 and m.accuracy == 1.0  # only the two readable pairs
+    assert m.excluded_pairs == 2 and m.unreadable_images == sorted(emb.unreadable)
+
+    lst.write_text("x/bad.png,x/gone.png,no\n", encoding="utf-8")
+    emb = embed_pairs(read_pairs(lst, tmp_path), CodeEngine(table))
+    with pytest.raises(UnreadableImagesError, match="2 of 2 images could not be read"):
+        evaluate_embeddings(emb)
 
 
 def test_roc_png_is_drawn(tmp_path: Path):

@@ -51,7 +51,7 @@ def test_faces_reports_each_image_and_fails_when_any_fails(blank_png, tmp_path, 
 
 
 def test_batch_commands_state_their_exit_status_in_help(capsys):
-    for command in (["faces"], ["gallery", "enroll"], ["gallery", "reembed"]):
+    for command in (["faces"], ["eval-pairs"], ["gallery", "enroll"], ["gallery", "reembed"]):
         with pytest.raises(SystemExit):
             main([*command, "--help"])
         text = " ".join(capsys.readouterr().out.split())
