@@ -24,10 +24,10 @@ from PySide6.QtWidgets import QMessageBox
 
 from desktop.face.encoder_versions import BUILTIN
 from desktop.face.training import TrainConfig, run_training
-from desktop.face.training.data import dataset_from_gallery
 from desktop.face.training.jobs import fine_tune_version
 from desktop.face.verifier import VerifierRule, fit_verifier, load_verifier, verifier_path
 from desktop.imageio import load_rgb
+from desktop.jobs import dataset_from_gallery
 from desktop.store import Gallery, NewTemplate
 from desktop.store.reembed import reembed_gallery
 from desktop.ui.checkin.context import ManagerContext
