@@ -15,7 +15,7 @@ References, all from dlib-bin's own API:
 Prints: model load times; per-photo time on the faces-dev photos; milliseconds of each
 stage on the 640x360 frames of the faces-dev clip; encoder faces/s at batch 1 and 16;
 one-shot identification on faces-dev/knn (one enrolment photo per person, every test face
-named, strangers Unknown); then a Markdown table of the figures for the README.
+named, strangers Unknown); then a Markdown table of the figures for docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ def test_decision_rule_is_remembered(tmp_path):
 
 
 def test_switching_re_embeds_the_gallery_and_rollback_does_too(trained):
-    from desktop.face.training.jobs import switch_encoder
+    from desktop.jobs import switch_encoder
     from desktop.store import Gallery, NewTemplate
 
     root, _ = trained

@@ -14,8 +14,10 @@ from training_helpers import CodeEngine, code_image
 from desktop.face.evaluation import (
     PairListError,
     RocSeries,
+    UnreadableImagesError,
     distance_metrics,
     embed_pairs,
+    evaluate_embeddings,
     probability_metrics,
     read_pairs,
     save_roc_png,
@@ -51,7 +53,8 @@ def test_threshold_metrics_match_the_hand_computed_example():
         else:
             assert out[key] == pytest.approx(value), key
     assert out["failed_images"] == ["no_face.jpg"]
-    assert set(out) == {*EXPECTED, "failed_images"}  # exactly the CLI's keys
+    assert set(out) == {*EXPECTED, "failed_images", "unreadable_images",
+                        "excluded_pairs"}  # exactly the CLI's keys
     assert m.operating_point == pytest.approx((0.25, 0.5))
 
 
@@ -108,6 +111,62 @@ def test_csv_errors_name_the_line(tmp_path: Path):
         read_pairs(tmp_path / "missing.csv", tmp_path)
 
 
+MODELS = ["VGG-Face_cosine", "VGG-Face_euclidean", "Facenet_cosine", "Facenet_euclidean",
+          "OpenFace_cosine", "OpenFace_euclidean", "DeepFace_cosine", "DeepFace_euclidean",
+          "DeepID_cosine", "DeepID_euclidean", "ArcFace_cosine"]
+
+
+def test_csv_with_a_header_is_read_by_column_name_ignoring_extra_columns(tmp_path: Path):
+    # a deepface-style pair file: file_x,file_y,decision and one column per model (14)
+    header = ["file_x", "file_y", "decision", *MODELS]
+    rows = [["a/1.jpg", "a/2.jpg", "Yes", *["0.31"] * 11],
+            ["a/1.jpg", "b/1.jpg", "No", *["0.72"] * 11],
+            ["b/1.jpg", "b/2.jpg", "Yes", *["0.28"] * 11]]
+    lst = tmp_path / "deepface.csv"
+    lst.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+    assert len(header) == 14
+    pairs = read_pairs(lst, tmp_path / "root")
+    assert [p.same for p in pairs] == [True, False, True]
+    assert [(p.x.name, p.y.name) for p in pairs] == [("1.jpg", "2.jpg"), ("1.jpg", "1.jpg"),
+                                                      ("1.jpg", "2.jpg")]
+    assert pairs[1].y == tmp_path / "root" / "b" / "1.jpg"
+
+    # columns in another order, under synonyms, with pandas' unnamed index column
+    lst.write_text(",label,score,img2,img1\n"
+                   "0,1,0.3,a/2.jpg,a/1.jpg\n"
+                   "1,0,0.9,b/1.jpg,a/1.jpg\n", encoding="utf-8")
+    pairs = read_pairs(lst, tmp_path)
+    assert [(p.x.name, p.y.parent.name, p.same) for p in pairs] == [("1.jpg", "a", True),
+                                                                     ("1.jpg", "b", False)]
+
+
+def test_csv_dialects_semicolons_tabs_and_quoted_paths(tmp_path: Path):
+    lst = tmp_path / "pairs.csv"
+    lst.write_text('Image 1;Image 2;Same\n"x/a; b.jpg";x/c.jpg;true\nx/c.jpg;y/d.jpg;false\n',
+                   encoding="utf-8")
+    pairs = read_pairs(lst, tmp_path)
+    assert pairs[0].x == tmp_path / "x" / "a; b.jpg"  # the quoted ; is part of the name
+    assert [p.same for p in pairs] == [True, False]
+    lst.write_text("img1\timg2\tis_same\tnote\nx/a.jpg\tx/b.jpg\t1\tok\n", encoding="utf-8")
+    [pair] = read_pairs(lst, tmp_path)
+    assert (pair.x.name, pair.y.name, pair.same) == ("a.jpg", "b.jpg", True)
+    # header-less rows whose decision reads like a column name are pairs, not a header
+    lst.write_text("x/a.jpg,x/b.jpg,same\nx/a.jpg,y/c.jpg,different\n", encoding="utf-8")
+    assert [p.same for p in read_pairs(lst, tmp_path)] == [True, False]
+
+
+def test_csv_header_without_a_needed_column_says_which(tmp_path: Path):
+    lst = tmp_path / "pairs.csv"
+    lst.write_text("file_x,file_y,score\na.jpg,b.jpg,0.3\n", encoding="utf-8")
+    with pytest.raises(PairListError, match="no decision column") as err:
+        read_pairs(lst, tmp_path)
+    assert "file_x, file_y, score" in err.value.message
+    lst.write_text("a.jpg,b.jpg,yes,0.3\n", encoding="utf-8")  # 4 columns, no header
+    with pytest.raises(PairListError, match="found 4 column") as err:
+        read_pairs(lst, tmp_path)
+    assert "header" in err.value.hint
+
+
 def test_lfw_pairs_txt_both_line_forms_and_header(tmp_path: Path):
     lst = tmp_path / "pairs.txt"
     lst.write_text("2\t2\n"
@@ -144,6 +203,29 @@ def test_embedding_pairs_counts_a_faceless_photo_as_wrong(tmp_path: Path):
     assert m.best_accuracy == pytest.approx(0.5)
     assert m.failed_images == [str(tmp_path / "x" / "none.png")]
     assert emb.failed_images[str(tmp_path / "x" / "none.png")] == "no face found"
+
+
+def test_unreadable_images_leave_their_pairs_out(tmp_path: Path):
+    table = {10: np.array([0.0, 0.0]), 11: np.array([0.3, 0.0]), 20: np.array([1.0, 0.0])}
+    write_tree(tmp_path, {"a/1.png": 10, "a/2.png": 11, "b/1.png": 20})
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "bad.png").write_bytes(b"not a png")
+    lst = tmp_path / "p.csv"
+    lst.write_text("a/1.png,a/2.png,yes\na/1.png,b/1.png,no\n"
+                   "a/1.png,x/bad.png,yes\nx/gone.png,b/1.png,no\n", encoding="utf-8")
+    emb = embed_pairs(read_pairs(lst, tmp_path), CodeEngine(table))
+    assert sorted(emb.unreadable) == [str(tmp_path / "x" / "bad.png"),
+                                      str(tmp_path / "x" / "gone.png")]
+    assert emb.failed_images == {}  # unreadable is not "no face"
+    assert emb.excluded.tolist() == [False, False, True, True]
+    m = evaluate_embeddings(emb)["threshold"]
+    assert m.pairs == 2 and m.accuracy == 1.0  # only the two readable pairs
+    assert m.excluded_pairs == 2 and m.unreadable_images == sorted(emb.unreadable)
+
+    lst.write_text("x/bad.png,x/gone.png,no\n", encoding="utf-8")
+    emb = embed_pairs(read_pairs(lst, tmp_path), CodeEngine(table))
+    with pytest.raises(UnreadableImagesError, match="2 of 2 images could not be read"):
+        evaluate_embeddings(emb)
 
 
 def test_roc_png_is_drawn(tmp_path: Path):

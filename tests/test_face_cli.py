@@ -22,21 +22,41 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def test_faces_json_reports_each_image_and_fails_only_when_all_fail(blank_png, tmp_path, capsys):
+def test_faces_reports_each_image_and_fails_when_any_fails(blank_png, tmp_path, capsys):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     rc = main(["faces", "--json", "--device", "cpu", str(blank_png), str(broken)])
-    records = json_lines(capsys.readouterr().out)
-    assert rc == 0
+    captured = capsys.readouterr()
+    records = json_lines(captured.out)
+    assert rc == 1  # one broken file in the batch
     assert [r["image"] for r in records] == [str(blank_png), str(broken)]
     assert records[0] == {"image": str(blank_png), "faces": [], "error": None}
     assert records[1]["faces"] == [] and "broken.jpg" in records[1]["error"]
+    assert captured.err.strip().splitlines()[-1] == "facestyle: 1 of 2 images failed"
+
+    rc = main(["faces", "--device", "cpu", str(blank_png), str(broken), str(tmp_path / "no.png")])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert f"{broken}: ERROR" in captured.out and "no face found" in captured.out
+    assert "2 of 3 images failed" in captured.err
 
     rc = main(["faces", "--json", "--device", "cpu", str(broken), str(tmp_path / "none.png")])
     captured = capsys.readouterr()
     assert rc == 1
     assert all(r["error"] for r in json_lines(captured.out))
-    assert "none of the 2 images" in captured.err
+    assert "2 of 2 images failed" in captured.err
+
+    assert main(["faces", "--device", "cpu", str(blank_png), str(blank_png)]) == 0  # no face
+    assert "failed" not in capsys.readouterr().err
+
+
+def test_batch_commands_state_their_exit_status_in_help(capsys):
+    for command in (["faces"], ["eval-pairs"], ["gallery", "enroll"], ["gallery", "reembed"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "Exit status: 0 when every one of the" in text, command
+        assert "1 when any failed" in text, command
 
 
 def test_faces_text_says_clearly_when_no_face_is_found(blank_png, capsys):

@@ -61,7 +61,9 @@ def test_eval_pairs_json_matches_hand_computed_figures(photo_root, fake_engine, 
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"pairs", "accuracy", "tau", "best_threshold", "best_accuracy",
-                        "roc_auc", "eer", "tar_at_far", "failed_images"}
+                        "roc_auc", "eer", "tar_at_far", "failed_images", "unreadable_images",
+                        "excluded_pairs"}
+    assert out["unreadable_images"] == [] and out["excluded_pairs"] == 0
     assert out["pairs"] == 8 and out["tau"] == 0.36
     # at tau .36: same .09 .25 .13 right, failed wrong; diff .49 1.06 1.8 right, .25 wrong
     assert out["accuracy"] == pytest.approx(6 / 8)
@@ -87,6 +89,72 @@ def test_eval_pairs_text_output_and_verifier_rule(photo_root, fake_engine, capsy
                "--rule", "verifier"])
     assert rc == 2  # no head trained for the active encoder
     assert "No verification head" in capsys.readouterr().err
+
+
+def test_eval_pairs_with_every_image_missing_fails_naming_them(tmp_path, fake_engine, capsys):
+    # 61 images, none of them under --root (e.g. a wrong --root)
+    lines = ["file_x,file_y,decision"]
+    lines += [f"p{i:02d}/1.jpg,p{i + 1:02d}/1.jpg,no" for i in range(0, 60, 2)]
+    lines += [f"p{i:02d}/1.jpg,p{i:02d}/2.jpg,yes" for i in range(0, 60, 2)]
+    lines += ["p60/1.jpg,p00/1.jpg,no"]
+    (tmp_path / "pairs.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "root").mkdir()
+    rc = main(["eval-pairs", str(tmp_path / "pairs.csv"), "--root", str(tmp_path / "root"),
+               "--json"])
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert captured.out == ""  # no figures at all, not accuracy 0
+    assert "91 of 91 images could not be read, so no pair can be scored" in captured.err
+    assert "p00/1.jpg does not exist" in captured.err  # relative to --root
+    assert "p00/2.jpg does not exist; p01/1.jpg does not exist" in captured.err
+    assert "and 86 more" in captured.err
+    assert "relative to the root folder" in captured.err
+    assert fake_engine.detect_calls == 0
+
+
+def test_eval_pairs_leaves_out_the_pairs_of_unreadable_images(photo_root, fake_engine, capsys):
+    (photo_root / "b" / "2.png").unlink()  # in two pairs: b1-b2 (same), b2-c1 (different)
+    (photo_root / "a" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")  # in three
+    rc = main(["eval-pairs", str(photo_root.parent / "pairs.csv"), "--root", str(photo_root),
+               "--json"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    out = json.loads(captured.out)
+    assert out["unreadable_images"] == ["a/3.png", "b/2.png"]
+    assert out["excluded_pairs"] == 5
+    assert out["failed_images"] == ["x/blank.png"]  # no face: still counts as wrong
+    # left: a1-a2 .09 (same, right), a2-b1 .49 (diff, right), a1-blank (same, wrong)
+    assert out["pairs"] == 3
+    assert out["accuracy"] == pytest.approx(2 / 3)
+    assert captured.err.strip().splitlines()[-1] == (
+        "facestyle: 2 of 7 images failed (could not be read; 5 pairs left out of the figures)")
+
+    rc = main(["eval-pairs", str(photo_root.parent / "pairs.csv"), "--root", str(photo_root)])
+    text = capsys.readouterr().out
+    assert rc == 1
+    assert "[threshold] 3 pairs (2 same, 1 different), encoder dlib-resnet-v1; 5 more left " \
+        "out (an image could not be read)" in text
+    assert "unreadable: b/2.png does not exist. (its pairs are left out)" in text
+    assert "unreadable: a/3.png is " in text
+
+
+def test_eval_pairs_reads_a_deepface_style_csv_with_model_columns(photo_root, fake_engine,
+                                                                  capsys):
+    rows = [line.split(",") for line in PAIRS_CSV.strip().splitlines()]
+    models = [f"{m}_{d}" for m in ("VGG-Face", "Facenet", "OpenFace", "DeepFace", "DeepID")
+              for d in ("cosine", "euclidean")] + ["ArcFace_cosine"]
+    lines = [",".join([*rows[0], *models])]
+    lines += [",".join([x, y, "Yes" if dec in ("yes", "1") else "No", *["0.5"] * 11])
+              for x, y, dec in rows[1:]]
+    deepface = photo_root.parent / "deepface.csv"
+    deepface.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert len(lines[0].split(",")) == 14
+    rc = main(["eval-pairs", str(deepface), "--root", str(photo_root), "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    # the same pairs as pairs.csv, so the same figures
+    assert out["pairs"] == 8 and out["accuracy"] == pytest.approx(6 / 8)
+    assert out["roc_auc"] == pytest.approx(11.5 / 16)
 
 
 def make_gallery(model_id: str = BUILTIN):

@@ -24,16 +24,17 @@ from PySide6.QtWidgets import QMessageBox
 
 from desktop.face.encoder_versions import BUILTIN
 from desktop.face.training import TrainConfig, run_training
-from desktop.face.training.data import dataset_from_gallery
 from desktop.face.training.jobs import fine_tune_version
 from desktop.face.verifier import VerifierRule, fit_verifier, load_verifier, verifier_path
 from desktop.imageio import load_rgb
+from desktop.jobs import dataset_from_gallery
 from desktop.store import Gallery, NewTemplate
 from desktop.store.reembed import reembed_gallery
 from desktop.ui.checkin.context import ManagerContext
 from desktop.ui.checkin.live import LiveSession
 from desktop.ui.checkin.manager import PAGES, ManagerDialog
 from desktop.ui.checkin.model import ModelPage
+from desktop.ui.checkin.model.host import ModelPageHost
 from desktop.ui.qthreading import shutdown_workers
 
 pytest_plugins = ["conftest_checkin"]
@@ -135,6 +136,9 @@ def test_the_model_page_opens_in_the_manager_and_shows_what_is_in_use(
     assert isinstance(dialog, ManagerDialog)
     assert isinstance(page, ModelPage) and dialog.current_key() == "model"
     assert dialog.page_keys() == [p.key for p in PAGES]
+    # the tabs reach the page only through the small ModelPageHost interface
+    assert isinstance(page, ModelPageHost)
+    assert page.finetune_tab.page is page.versions_tab.page is page.rule_tab.page is page
     ov = page.overview_tab
     assert ov.encoder_name.text() == BUILTIN
     assert ov.rule_name.text().startswith("Distance threshold: same person when d ≤ 0.36")

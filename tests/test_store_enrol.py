@@ -133,6 +133,24 @@ def test_cli_enroll_list_remove(tmp_path, fake_cli_engine, capsys):
     assert '"name": "Ada Lovelace"' in capsys.readouterr().out
 
 
+def test_cli_enroll_exit_status_with_a_broken_photo(tmp_path, fake_cli_engine, capsys):
+    good = make_photo(tmp_path, "ada.png", 1)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    # without --skip-bad nothing is saved and the command fails
+    assert cli.main(["gallery", "enroll", "Ada", str(good), str(broken)]) == 2
+    assert "1 of 2 images cannot be used" in capsys.readouterr().err
+    # with it, Ada is enrolled from the good photo, but the batch still reports the failure
+    assert cli.main(["gallery", "enroll", "Ada", str(good), str(broken), "--skip-bad"]) == 1
+    captured = capsys.readouterr()
+    assert "enrolled Ada (id 1): 1 template(s) from 1 image(s)" in captured.out
+    assert f"skipped: {broken} is not an image" in captured.err
+    assert captured.err.strip().splitlines()[-1] == (
+        "facestyle: 1 of 2 images failed (skipped by --skip-bad)")
+    with Gallery(maintenance=False) as g:
+        assert g.person_by_name("Ada").n_templates == 1
+
+
 def test_cli_with_db_option_and_no_gallery(tmp_path, fake_cli_engine, capsys):
     db = tmp_path / "other" / "g.sqlite3"
     assert cli.main(["gallery", "list", "--db", str(db)]) == 0

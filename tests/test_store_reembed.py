@@ -102,3 +102,21 @@ def test_bad_chip_and_failing_encoder_are_reported(gallery):
     assert report.failed[0][0] == first
     assert all("out of memory" in why for _, why in report.failed[1:])
     assert "fake-v3" not in gallery.model_counts()
+
+
+def test_cli_reembed_exits_1_and_counts_the_failed_templates(gallery, monkeypatch, capsys):
+    from desktop import cli
+    from desktop.commands import gallery as gallery_cmd
+
+    first = gallery.templates()[0].id
+    with sqlite3.connect(gallery.path) as conn:
+        conn.execute("UPDATE templates SET chip_jpeg = x'00010203' WHERE id = ?", (first,))
+    conn.close()
+    monkeypatch.setattr(gallery_cmd, "load_engine", lambda: FakeEngine("fake-v2"))
+    assert cli.main(["gallery", "reembed", "--db", str(gallery.path)]) == 1
+    captured = capsys.readouterr()
+    assert "re-embedded 5 of 6 template(s) with fake-v2" in captured.out
+    assert f"template {first} failed" in captured.err
+    assert "facestyle: 1 of 6 templates failed" in captured.err.strip().splitlines()[-1]
+    assert cli.main(["gallery", "reembed", "--db", str(gallery.path)]) == 1  # still stale
+    capsys.readouterr()

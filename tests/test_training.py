@@ -213,7 +213,7 @@ def test_bad_settings_are_refused():
 
 
 def test_gallery_people_with_two_templates_become_identities():
-    from desktop.face.training.data import dataset_from_gallery
+    from desktop.jobs import dataset_from_gallery
     from desktop.store import Gallery, NewTemplate
 
     faces = synthetic_faces(4, 3, 150, seed=2)
@@ -236,7 +236,7 @@ def test_gallery_people_with_two_templates_become_identities():
 
 
 def test_people_who_share_a_name_stay_separate_identities():
-    from desktop.face.training.data import dataset_from_gallery
+    from desktop.jobs import dataset_from_gallery
     from desktop.store import Gallery, NewTemplate
 
     faces = synthetic_faces(3, 2, 150, seed=3)

@@ -7,14 +7,22 @@ import json
 import sys
 from pathlib import Path
 
+from desktop.commands.batch import exit_status_help, finish_batch
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval-pairs",
         help="accuracy, best threshold, ROC AUC, EER and TAR@FAR on a pair list",
-        description="Evaluate face verification on a pair list: a CSV 'file_x,file_y,decision' "
-        "(yes/no or 1/0, paths relative to --root) or LFW's pairs.txt. A photo where no face "
-        "is found counts as a wrong answer and is listed.",
+        description="Evaluate face verification on a pair list: a CSV whose header names the "
+        "columns file_x, file_y and decision (or img1, img2, label / same; other columns are "
+        "ignored; comma, semicolon or tab separated), a header-less CSV of "
+        "'file_x,file_y,decision' rows, or LFW's pairs.txt. Decisions are yes/no or 1/0; "
+        "paths are relative to --root. A photo where no face is found counts as a wrong "
+        "answer and is listed. A photo that cannot be read (missing, damaged) is listed and "
+        "its pairs are left out of the figures and counted; when no pair is left, the "
+        "command fails naming the first few.",
+        epilog=exit_status_help("images"),
     )
     p.add_argument("pairs", type=Path, help="the pair list (CSV or LFW pairs.txt)")
     p.add_argument("--root", type=Path, required=True, help="folder the image paths are under")
@@ -64,8 +72,6 @@ def run(args: argparse.Namespace) -> int:
     bar = ProgressBar(n_images, "images", unit="img")
     emb = embed_pairs(pairs, engine, progress=lambda f, m="": bar.update(round(f * n_images)))
     bar.close()
-    results = evaluate_embeddings(emb, tau, head)
-    chosen = results[args.rule]
 
     def rel(path: str) -> str:
         try:
@@ -73,7 +79,11 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             return path
 
+    emb.require_scorable(display=rel)
+    results = evaluate_embeddings(emb, tau, head)
+    chosen = results[args.rule]
     chosen.failed_images = [rel(p) for p in chosen.failed_images]
+    chosen.unreadable_images = [rel(p) for p in chosen.unreadable_images]
     if args.roc:
         series = [RocSeries(f"threshold ({version.name})", results["threshold"],
                             SERIES_COLORS[0])]
@@ -87,14 +97,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         for name, m in results.items():
             unit = "d <=" if name == "threshold" else "p >="
+            left_out = (f"; {m.excluded_pairs} more left out (an image could not be read)"
+                        if m.excluded_pairs else "")
             print(f"[{name}] {m.pairs} pairs ({m.positives} same, {m.negatives} different), "
-                  f"encoder {version.name}")
+                  f"encoder {version.name}{left_out}")
             print(f"  accuracy at {unit} {m.tau:.4g}: {m.accuracy:.4f}")
             print(f"  best threshold {unit} {m.best_threshold:.4g}: {m.best_accuracy:.4f}")
             print(f"  ROC AUC {m.roc_auc:.4f}  EER {m.eer:.4f}  TAR@FAR=1e-2 "
                   f"{m.tar_at_far['0.01']:.4f}  TAR@FAR=1e-3 {m.tar_at_far['0.001']:.4f}")
         for path, reason in sorted(emb.failed_images.items()):
             print(f"  failed: {rel(path)}: {reason} (its pairs count as wrong)")
+        for path, reason in sorted(emb.unreadable.items()):
+            print(f"  unreadable: {reason.replace(path, rel(path))} (its pairs are left out)")
         if args.roc:
             print(f"ROC saved to {args.roc}", file=sys.stderr)
-    return 0
+    excluded = chosen.excluded_pairs
+    return finish_batch(len(emb.unreadable), n_images, "images",
+                        f" (could not be read; {excluded} pair{'s' if excluded != 1 else ''} "
+                        "left out of the figures)")

@@ -6,8 +6,10 @@ JSON (one object per image and line)::
       "landmarks": [[x, y] x 5], "descriptor": [128 floats]}], "error": null or message}
 
 Boxes and landmarks are pixels of the upright image; ``descriptor`` (with
-``--descriptors``) is f(x), compared by squared L2 distance (tau 0.36). The exit status is
-0 unless every image failed (1), so a batch with one bad file still succeeds.
+``--descriptors``) is f(x), compared by squared L2 distance (tau 0.36). Every image is
+processed even when some fail; the exit status is 1 when any failed (an image without a
+face is not a failure), with ``facestyle: N of M images failed`` on stderr (see
+:mod:`desktop.commands.batch`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ import argparse
 import json
 import sys
 
+from desktop.commands.batch import exit_status_help, finish_batch
 from desktop.commands.face_options import add_engine_options, make_engine, no_face_message
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("faces", help="find faces in images: boxes, landmarks, descriptors")
+    p = sub.add_parser("faces", help="find faces in images: boxes, landmarks, descriptors",
+                       description="Find the faces in each image: box, score, 5 landmarks "
+                       "(and the 128-D descriptor). An image without a face is reported, "
+                       "not counted as failed.",
+                       epilog=exit_status_help("images"))
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     p.add_argument("--json", action="store_true", help="one JSON object per image and line")
     p.add_argument("--descriptors", action="store_true",
@@ -86,8 +93,4 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print_text(record, args)
             sys.stdout.flush()
-    if failures == len(args.images):
-        print(f"facestyle: none of the {len(args.images)} images could be read",
-              file=sys.stderr)
-        return 1
-    return 0
+    return finish_batch(failures, len(args.images), "images")

@@ -21,6 +21,7 @@ import textwrap
 from datetime import datetime
 from pathlib import Path
 
+from desktop.commands.batch import exit_status_help, finish_batch
 from desktop.errors import FacestyleError
 
 
@@ -35,7 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = gsub.add_parser("enroll", aliases=["enrol"], help="enrol a person from photos",
                         description="Enrol NAME from one or more photos, each showing only "
-                        "that person's face. One template per photo; all saved at once.")
+                        "that person's face. One template per photo; all saved at once. A "
+                        "photo that cannot be used refuses the whole enrolment (exit 2, "
+                        "nothing saved) unless --skip-bad is given.",
+                        epilog=exit_status_help("images"))
     e.add_argument("name", metavar="NAME")
     e.add_argument("images", metavar="IMAGE", nargs="+", type=Path)
     db_arg(e)
@@ -43,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--add", action="store_true",
                    help="add the photos to the existing person called NAME")
     e.add_argument("--skip-bad", action="store_true",
-                   help="enrol from the usable photos even if some are refused")
+                   help="enrol from the usable photos even if some are refused (the exit "
+                   "status is then 1)")
     e.add_argument("--force", action="store_true",
                    help="enrol even if NAME looks like someone enrolled, or the photos differ")
     e.add_argument("--min-face", type=int, default=None, metavar="PX",
@@ -78,7 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     db_arg(rs)
     rs.set_defaults(func=cmd_restore)
 
-    re_ = gsub.add_parser("reembed", help="re-embed templates made by another encoder")
+    re_ = gsub.add_parser("reembed", help="re-embed templates made by another encoder",
+                          epilog=exit_status_help("templates"))
     db_arg(re_)
     re_.set_defaults(func=cmd_reembed)
 
@@ -169,7 +175,8 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         print(f"{verb} {result.person.name} (id {result.person.id}): "
               f"{len(result.template_ids)} template(s) from {len(result.used)} image(s); "
               f"{result.person.n_templates} in total. Encoder: {engine.model_id}.")
-    return 0
+    return finish_batch(len(result.skipped), len(args.images), "images",
+                        " (skipped by --skip-bad)")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -268,7 +275,8 @@ def cmd_reembed(args: argparse.Namespace) -> int:
     print(f"re-embedded {report.done} of {report.total} template(s) with {report.model_id}.")
     for tid, reason in report.failed:
         print(f"  template {tid} failed: {reason}", file=sys.stderr)
-    return 1 if report.failed else 0
+    return finish_batch(len(report.failed), report.total, "templates",
+                        " (they stay on the old encoder and are not matched)")
 
 
 _SETTING_LIMITS = {"tau": (0.01, 2.0), "margin": (0.0, 1.0), "cooldown_hours": (0.0, 24 * 365),

@@ -74,8 +74,8 @@ def _run(args: argparse.Namespace, gallery) -> int:
     from desktop.errors import FacestyleError
     from desktop.face.encoder_versions import EncoderRegistry, check_name
     from desktop.face.training import EpochReport, TrainConfig, parse_batch_shape
-    from desktop.face.training.data import dataset_from_gallery
     from desktop.face.training.jobs import fine_tune_version
+    from desktop.jobs import dataset_from_gallery
 
     if (args.root is None) == (not args.gallery):
         raise FacestyleError("Give either ROOT (a folder per person) or --gallery.")

@@ -32,8 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from desktop.commands.model_common import build_engine, faces_with_bar, gallery_or_none
     from desktop.face.encoder_versions import EncoderRegistry
-    from desktop.face.training.jobs import fit_verifier_on_gallery
     from desktop.face.verifier import fit_verifier, verifier_path
+    from desktop.jobs import fit_verifier_on_gallery
 
     registry = EncoderRegistry()
     model_id = registry.active_model_id()

@@ -25,7 +25,8 @@ Parity and speed:
   times exactly as dlib's ``pyramid_up`` does, or ``min_face_size`` < 80 scales it up).
 * A larger ``min_face_size`` shrinks the image by 80 / min_face_size first, which skips the
   biggest (most expensive) pyramid levels: the check-in default
-  (:data:`DEFAULT_MIN_FACE_SIZE`) is chosen for a front-desk camera, see the README.
+  (:data:`DEFAULT_MIN_FACE_SIZE`) is chosen for a front-desk camera, see
+  docs/benchmarks.md.
 
 Boxes come back as :class:`~desktop.face.types.Face` with ``box`` = (x, y, w, h) in the
 original image's pixels (dlib's inclusive rectangle: w = right - left + 1), best first.

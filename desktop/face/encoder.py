@@ -310,7 +310,7 @@ class ChipEmbedder:
 
     ``precision``: ``"fp32"`` (parity with dlib, about 1e-6 L2), or ``"bf16"`` (weights and
     activations in bfloat16: fast on CPUs with AMX/AVX-512 bf16 and on CUDA; about 0.01
-    L2 from dlib, see the README's parity figures).
+    L2 from dlib, see the parity figures in docs/benchmarks.md).
 
     The weights are snapshotted when the embedder is made; after changing the encoder's
     weights (training), make a new embedder. Calls are serialised by a lock, so a worker

@@ -2,9 +2,13 @@
 
 Pair lists come in two formats (:func:`read_pairs`):
 
-* CSV with the header ``file_x,file_y,decision``; the decision is ``yes``/``no``,
-  ``1``/``0`` (also ``true``/``false``, ``same``/``different``); paths are relative to a
-  root folder.
+* CSV, read by its header's column names: ``file_x``, ``file_y`` and ``decision`` (or
+  synonyms such as ``img1``/``img2``/``label`` or ``same``; see :data:`CSV_COLUMNS`), in
+  any order, other columns ignored (deepface's pair files carry one per model). Without
+  a header, exactly three columns ``file_x,file_y,decision``. Commas, semicolons, tabs
+  or bars separate the cells (the csv module's sniffer tells which) and cells may be
+  quoted. The decision is ``yes``/``no``, ``1``/``0`` (also ``true``/``false``,
+  ``same``/``different``); paths are relative to a root folder.
 * LFW's ``pairs.txt``: an optional first line of fold counts (``10 300`` or ``6000``),
   then ``name n1 n2`` for a same pair and ``name1 n1 name2 n2`` for a different pair;
   image ``n`` of ``name`` is ``<root>/<name>/<name>_<n:04d>.jpg``.
@@ -14,9 +18,13 @@ person). The plain threshold rule uses s = -d with d = ||f(x1) - f(x2)||^2 and a
 d <= tau; the verification head uses s = p, its probability, and accepts p >= 0.5.
 Thresholds are always reported in the rule's own units (d, or p).
 
-A pair whose image has no face (or cannot be read) counts as wrong at *every* threshold:
-a same pair gets the lowest possible score and a different pair the highest, so it is
-wrong in the accuracy, the ROC and every figure derived from it, and is listed.
+A pair whose image has no face counts as wrong at *every* threshold: a same pair gets the
+lowest possible score and a different pair the highest, so it is wrong in the accuracy,
+the ROC and every figure derived from it, and the image is listed (``failed_images``).
+An image that cannot be read at all (missing, damaged, not an image) says nothing about
+the encoder: its pairs are left out of the figures, and the image is listed
+(``unreadable_images``) and its pairs counted (``excluded_pairs``). When no pair is left,
+:class:`UnreadableImagesError` names how many images could not be read and the first few.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +52,10 @@ _NO = {"no", "0", "false", "different", "n", "diff", "mismatch"}
 
 class PairListError(FacestyleError):
     """A pair list cannot be read or has a malformed line."""
+
+
+class UnreadableImagesError(FacestyleError):
+    """No pair can be scored because the images of every pair could not be read."""
 
 
 @dataclass(frozen=True)
@@ -66,21 +79,98 @@ def _parse_decision(text: str, where: str) -> bool:
     raise PairListError(f"{where}: decision {text!r} is not yes/no or 1/0.")
 
 
+#: Accepted header names of the three columns a CSV pair list needs (compared lower-cased,
+#: with spaces and hyphens read as underscores).
+CSV_COLUMNS: dict[str, frozenset[str]] = {
+    "file_x": frozenset({"file_x", "img1", "img_1", "image1", "image_1", "image_x", "img_x",
+                         "file1", "file_1", "path1", "path_1", "path_x", "left"}),
+    "file_y": frozenset({"file_y", "img2", "img_2", "image2", "image_2", "image_y", "img_y",
+                         "file2", "file_2", "path2", "path_2", "path_y", "right"}),
+    "decision": frozenset({"decision", "label", "same", "is_same", "issame", "same_person",
+                           "match", "is_match", "target", "truth", "ground_truth", "y_true"}),
+}
+_DELIMITERS = ",;\t|"
+
+
+def _column_key(name: str) -> str:
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _header_columns(cells: Sequence[str]) -> dict[str, int] | None:
+    """``{"file_x": i, "file_y": j, "decision": k}`` (as many as are named; the first match
+    of each wins) when ``cells`` is a header row, else None.
+
+    A row is a header when it names both image columns, or names one column and is not a
+    valid data row: ``a.jpg,b.jpg,same`` is a pair, ``img1,img2,same`` a header.
+    """
+    found: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        key = _column_key(cell)
+        for column, names in CSV_COLUMNS.items():
+            if key in names and column not in found:
+                found[column] = index
+    if not found:
+        return None
+    if "file_x" in found and "file_y" in found:
+        return found
+    is_pair = len(cells) == 3 and cells[2].strip().lower() in _YES | _NO
+    return None if is_pair else found
+
+
+def _sniff_dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
+    """The csv dialect of a pair list (delimiter and quoting), from its first lines."""
+    sample = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS)
+    except csv.Error:  # one column, or no consistent delimiter: let the reader say so
+        return csv.excel
+
+
 def read_csv_pairs(text: str, root: Path, name: str = "pair list") -> list[Pair]:
-    """Pairs from CSV text ``file_x,file_y,decision`` (header optional), paths under ``root``."""
+    """Pairs from CSV text, paths under ``root``.
+
+    With a header (a first row naming the columns, see :data:`CSV_COLUMNS`) the columns
+    are found by name and any others are ignored; without one, each row must be exactly
+    ``file_x,file_y,decision``.
+    """
     pairs: list[Pair] = []
-    reader = csv.reader(io.StringIO(text))
-    for lineno, row in enumerate(reader, start=1):
+    columns: dict[str, int] | None = None
+    header_seen = False
+    reader = csv.reader(io.StringIO(text), _sniff_dialect(text))
+    for row in reader:
+        lineno = reader.line_num  # of the row's last line (a quoted cell may span lines)
         cells = [c.strip() for c in row]
         if not cells or all(not c for c in cells) or cells[0].startswith("#"):
             continue
-        if len(cells) != 3:
-            raise PairListError(f"{name}, line {lineno}: expected file_x,file_y,decision; "
-                                f"found {len(cells)} column(s).")
-        if lineno == 1 and cells[2].lower() == "decision":
-            continue  # the header
-        pairs.append(Pair(root / cells[0], root / cells[1],
-                          _parse_decision(cells[2], f"{name}, line {lineno}")))
+        if not header_seen:
+            header_seen = True
+            columns = _header_columns(cells)
+            if columns is not None:
+                missing = [c for c in CSV_COLUMNS if c not in columns]
+                if missing:
+                    raise PairListError(
+                        f"{name}, line {lineno}: the header has no {' or '.join(missing)} "
+                        f"column (found: {', '.join(c for c in cells if c) or 'nothing'}).",
+                        "Name the columns file_x, file_y and decision (or img1, img2, "
+                        "label); other columns are ignored.")
+                continue
+        if columns is None:
+            if len(cells) != 3:
+                raise PairListError(
+                    f"{name}, line {lineno}: expected file_x,file_y,decision; found "
+                    f"{len(cells)} column(s).",
+                    "A list with more columns needs a header row naming them, e.g. "
+                    "file_x,file_y,decision,...")
+            x, y, decision = cells
+        else:
+            need = max(columns.values()) + 1
+            if len(cells) < need:
+                raise PairListError(f"{name}, line {lineno}: {len(cells)} column(s), but the "
+                                    f"header puts the columns it needs in the first {need}.")
+            x, y, decision = (cells[columns[c]] for c in CSV_COLUMNS)
+        if not x or not y:
+            raise PairListError(f"{name}, line {lineno}: an image path is empty.")
+        pairs.append(Pair(root / x, root / y, _parse_decision(decision, f"{name}, line {lineno}")))
     return pairs
 
 
@@ -112,6 +202,16 @@ def read_lfw_pairs(text: str, root: Path, name: str = "pairs.txt") -> list[Pair]
     return pairs
 
 
+def _looks_like_csv(text: str) -> bool:
+    """CSV when the first line names the columns or is split by , or ;. LFW's pairs.txt
+    (tab- or space-separated names and numbers) otherwise."""
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    if "," in first or ";" in first:
+        return True
+    cells = [c for c in re.split(r"[\t|]", first) if c.strip()]
+    return _header_columns(cells) is not None
+
+
 def read_pairs(path: Path, root: Path) -> list[Pair]:
     """Read a CSV pair list or an LFW ``pairs.txt``; the format is told by its content."""
     path = Path(path)
@@ -121,8 +221,7 @@ def read_pairs(path: Path, root: Path) -> list[Pair]:
         raise PairListError(f"Cannot read the pair list {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise PairListError(f"{path} is not a text file.") from exc
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    pairs = (read_csv_pairs(text, Path(root), path.name) if "," in first
+    pairs = (read_csv_pairs(text, Path(root), path.name) if _looks_like_csv(text)
              else read_lfw_pairs(text, Path(root), path.name))
     if not pairs:
         raise PairListError(f"{path} lists no pairs.")
@@ -157,12 +256,14 @@ class PairMetrics:
     roc_auc: float
     eer: float
     tar_at_far: dict[str, float]
-    failed_images: list[str] = field(default_factory=list)
+    failed_images: list[str] = field(default_factory=list)  # no face: their pairs count wrong
     rule: str = "threshold"
     positives: int = 0
     negatives: int = 0
     roc: RocCurve | None = field(default=None, repr=False)
     operating_point: tuple[float, float] | None = None  # (FAR, TAR) at tau
+    unreadable_images: list[str] = field(default_factory=list)  # their pairs are left out
+    excluded_pairs: int = 0  # pairs left out because an image could not be read
 
     def to_json(self) -> dict:
         """Exactly the keys ``facestyle eval-pairs --json`` prints (NaN becomes null)."""
@@ -180,6 +281,8 @@ class PairMetrics:
             "eer": num(self.eer),
             "tar_at_far": {k: num(v) for k, v in self.tar_at_far.items()},
             "failed_images": list(self.failed_images),
+            "unreadable_images": list(self.unreadable_images),
+            "excluded_pairs": self.excluded_pairs,
         }
 
     def score_key(self) -> tuple[float, float]:
@@ -322,31 +425,64 @@ def probability_metrics(p: np.ndarray, same: np.ndarray, threshold: float = 0.5,
 
 @dataclass
 class PairEmbeddings:
-    """The descriptor of every pair's two images (NaN rows where an image failed)."""
+    """The descriptor of every pair's two images (NaN rows where an image failed).
+
+    ``failed_images`` had no face (their pairs count as wrong); ``unreadable`` could not
+    be read (their pairs, marked in ``excluded``, are left out of the figures).
+    """
 
     x: np.ndarray  # (M, 128) float32
     y: np.ndarray  # (M, 128) float32
     same: np.ndarray  # (M,) bool
     ok: np.ndarray  # (M,) bool: both images gave a face
-    failed_images: dict[str, str]  # path -> reason
+    failed_images: dict[str, str]  # path -> reason (no face found)
     model_id: str = ""
+    unreadable: dict[str, str] = field(default_factory=dict)  # path -> why it was not read
+    excluded: np.ndarray | None = None  # (M,) bool: an image of the pair is unreadable
+    images: int = 0  # distinct images of the pair list
 
     def squared_distances(self) -> np.ndarray:
         """d per pair; failed pairs get the value that is wrong at any threshold."""
         d = np.sum((self.x - self.y) ** 2, axis=1, dtype=np.float64)
         return np.where(self.ok, d, np.where(self.same, np.inf, -np.inf))
 
+    def scored(self) -> PairEmbeddings:
+        """The pairs whose two images could be read: the ones the figures are made of."""
+        if self.excluded is None or not self.excluded.any():
+            return self
+        keep = ~self.excluded
+        return PairEmbeddings(self.x[keep], self.y[keep], self.same[keep], self.ok[keep],
+                              self.failed_images, self.model_id, self.unreadable,
+                              np.zeros(int(keep.sum()), bool), self.images)
+
+    def require_scorable(self, display: Callable[[str], str] = str, shown: int = 5) -> None:
+        """Raise :class:`UnreadableImagesError` when no pair is left to score, naming how
+        many images could not be read and the first ``shown``; ``display`` turns a path
+        into the text shown (e.g. relative to the root)."""
+        if len(self.same) and (self.excluded is None or not self.excluded.all()):
+            return
+        if not len(self.same):
+            raise UnreadableImagesError("The pair list has no pairs to score.")
+        paths = sorted(self.unreadable)
+        first = [self.unreadable[p].replace(p, display(p)).rstrip(".") for p in paths[:shown]]
+        more = f"; and {len(paths) - shown} more" if len(paths) > shown else ""
+        total = self.images or len(paths)
+        raise UnreadableImagesError(
+            f"{len(paths)} of {total} images could not be read, so no pair can be scored: "
+            + "; ".join(first) + more + ".",
+            "Check that the image paths in the pair list are relative to the root folder.")
+
 
 def face_descriptor(path: Path, engine: FaceEngineLike) -> tuple[np.ndarray | None, str]:
     """The descriptor of the main face in one photo: the largest (a pair list's photo may
-    show bystanders). ``(None, reason)`` when unreadable or no face is found."""
+    show bystanders). ``(None, reason)`` when no face is found.
+
+    Raises:
+        ImageError: the file cannot be read as an image.
+    """
     from desktop.imageio import load_rgb
 
-    try:
-        faces = engine.detect(load_rgb(path))
-    except ImageError as exc:
-        return None, exc.message
-    faces = [f for f in faces if f.chip is not None]
+    faces = [f for f in engine.detect(load_rgb(path)) if f.chip is not None]
     if not faces:
         return None, "no face found"
     main = max(faces, key=lambda f: f.box[2] * f.box[3])
@@ -360,16 +496,25 @@ def embed_pairs(
     cancel: CancelToken | None = None,
     progress: ProgressCallback = no_progress,
 ) -> PairEmbeddings:
-    """Detect, align and embed every distinct image of the pairs once."""
+    """Detect, align and embed every distinct image of the pairs once.
+
+    An image without a face goes to ``failed_images``; one that cannot be read goes to
+    ``unreadable`` and its pairs are marked ``excluded`` (see :meth:`PairEmbeddings.scored`).
+    """
     images = sorted({p.x for p in pairs} | {p.y for p in pairs})
     cache: dict[Path, np.ndarray | None] = {}
     failed: dict[str, str] = {}
+    unreadable: dict[str, str] = {}
     for k, path in enumerate(images, start=1):
         if cancel is not None:
             cancel.checkpoint()
-        desc, reason = face_descriptor(path, engine)
+        try:
+            desc, reason = face_descriptor(path, engine)
+        except ImageError as exc:
+            desc, reason = None, ""
+            unreadable[str(path)] = exc.message
         cache[path] = desc
-        if desc is None:
+        if desc is None and reason:
             failed[str(path)] = reason
         progress(k / len(images), f"images {k}/{len(images)}")
     dim = next((v.shape[0] for v in cache.values() if v is not None), 128)
@@ -378,7 +523,9 @@ def embed_pairs(
     y = np.stack([cache[p.y] if cache[p.y] is not None else nan for p in pairs])
     ok = np.array([cache[p.x] is not None and cache[p.y] is not None for p in pairs])
     same = np.array([p.same for p in pairs], bool)
-    return PairEmbeddings(x, y, same, ok, failed, str(getattr(engine, "model_id", "")))
+    excluded = np.array([str(p.x) in unreadable or str(p.y) in unreadable for p in pairs], bool)
+    return PairEmbeddings(x, y, same, ok, failed, str(getattr(engine, "model_id", "")),
+                          unreadable, excluded, len(images))
 
 
 def verifier_scores(emb: PairEmbeddings, head) -> np.ndarray:
@@ -391,12 +538,23 @@ def verifier_scores(emb: PairEmbeddings, head) -> np.ndarray:
 
 def evaluate_embeddings(emb: PairEmbeddings, tau: float = DEFAULT_TAU,
                         head=None) -> dict[str, PairMetrics]:
-    """``{"threshold": metrics}``, plus ``"verifier"`` when a head is given."""
+    """``{"threshold": metrics}``, plus ``"verifier"`` when a head is given, on the pairs
+    whose images could be read (see :class:`PairEmbeddings`).
+
+    Raises:
+        UnreadableImagesError: no pair is left to score.
+    """
+    emb.require_scorable()
+    scored = emb.scored()
     failed = sorted(emb.failed_images)
-    out = {"threshold": distance_metrics(emb.squared_distances(), emb.same, tau, failed)}
+    out = {"threshold": distance_metrics(scored.squared_distances(), scored.same, tau, failed)}
     if head is not None:
-        out["verifier"] = pair_metrics(verifier_scores(emb, head), emb.same, head.threshold,
-                                       "verifier", failed)
+        out["verifier"] = pair_metrics(verifier_scores(scored, head), scored.same,
+                                       head.threshold, "verifier", failed)
+    excluded = int(emb.excluded.sum()) if emb.excluded is not None else 0
+    for metrics in out.values():
+        metrics.unreadable_images = sorted(emb.unreadable)
+        metrics.excluded_pairs = excluded
     return out
 
 

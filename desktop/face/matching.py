@@ -44,7 +44,8 @@ import numpy as np
 from desktop.face.types import DEFAULT_TAU, EMBEDDING_DIM
 
 #: Default open-set margin in d: the nearest other person must be at least this much
-#: further than the nearest one. See README ("Open-set margin") for the faces-dev figures.
+#: further than the nearest one. See docs/benchmarks.md ("Open-set margin") for the
+#: faces-dev figures.
 DEFAULT_MARGIN = 0.03
 
 #: Relative bound used to shortlist people for the exact float64 re-scoring; the float32

@@ -6,7 +6,7 @@ Sources:
   is detected and aligned once by a face engine, and the chip is cached in the user cache
   folder keyed by the file's SHA-256, so a second run reads no photo twice;
 * any mapping ``name -> chips`` (:meth:`ChipDataset.from_identities`), e.g. the gallery's
-  people with their stored template chips.
+  people with their stored template chips (:func:`desktop.jobs.dataset_from_gallery`).
 
 Identities with fewer than 2 usable images cannot give a positive pair and are left out
 (and listed). Training needs at least :data:`MIN_IDENTITIES` identities left.
@@ -16,7 +16,6 @@ The held-out split is *by identity*: no held-out person is ever trained on.
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -365,33 +364,3 @@ def dataset_from_folder(
         identities.setdefault(person, [])
     return ChipDataset.from_identities(identities, origin=f"folder:{Path(root).resolve()}",
                                        sources=sources, skipped=skipped)
-
-
-def dataset_from_gallery(gallery, min_images: int = MIN_IMAGES_PER_IDENTITY) -> ChipDataset:
-    """The gallery's people with at least ``min_images`` templates, from their stored chips.
-
-    ``gallery`` is a :class:`desktop.store.Gallery` (chips are encoder-independent, so
-    templates of every model_id are used). Unreadable chips are skipped and listed.
-    """
-    from desktop.store.chips import decode_chip
-
-    people = gallery.people()
-    taken = collections.Counter(p.name for p in people)
-    # one identity per person: two people who share a display name stay apart
-    names = {p.id: p.name if taken[p.name] == 1 else f"{p.name} #{p.id}" for p in people}
-    identities: dict[str, list[np.ndarray]] = {name: [] for name in names.values()}
-    sources: dict[str, list[str]] = {name: [] for name in names.values()}
-    skipped: list[SkippedImage] = []
-    for template in gallery.templates(with_chips=True):
-        name = names.get(template.person_id)
-        if name is None:
-            continue
-        try:
-            chip = decode_chip(template.chip_jpeg)
-        except ValueError as exc:
-            skipped.append(SkippedImage(f"{name} template {template.id}", str(exc)))
-            continue
-        identities[name].append(chip)
-        sources[name].append(f"template:{template.id}")
-    return ChipDataset.from_identities(identities, origin=f"gallery:{gallery.path}",
-                                       sources=sources, skipped=skipped, min_images=min_images)

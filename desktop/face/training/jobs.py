@@ -3,23 +3,21 @@
 :func:`fine_tune_version` is a generator like :func:`train_encoder` (same events) that
 also splits the data, loads the base encoder and saves the checkpoint, returning a
 :class:`FineTuneOutcome`. A UI runs it in a ``Worker``; the CLI iterates it.
+
+The jobs that also need the gallery (activating a version and re-embedding the gallery,
+training on the gallery's chips, fitting the head on its templates) live in
+:mod:`desktop.jobs`, above both ``desktop.face`` and ``desktop.store``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from desktop.errors import FacestyleError
-from desktop.face.encoder_versions import (
-    ActivationCheck,
-    EncoderRegistry,
-    EncoderVersion,
-    check_name,
-)
+from desktop.face.encoder_versions import EncoderRegistry, EncoderVersion, check_name
 from desktop.face.training.data import ChipDataset
 from desktop.face.training.finetune import (
     TrainConfig,
@@ -29,19 +27,8 @@ from desktop.face.training.finetune import (
     split_for_training,
     train_encoder,
 )
-from desktop.face.types import DEFAULT_TAU
 from desktop.face.verifier import Features, VerificationHead, fit_verifier
 from desktop.tasks import CancelToken, ProgressCallback, no_progress
-
-
-@dataclass
-class SwitchOutcome:
-    """After :func:`switch_encoder`: what is active now, the guard's comparison (None for a
-    rollback) and the gallery re-embedding report (None without a gallery)."""
-
-    version: EncoderVersion
-    check: ActivationCheck | None
-    reembed: Any = None  # desktop.store.reembed.ReembedReport
 
 
 @dataclass
@@ -91,71 +78,6 @@ def fine_tune_version(
                "improved": result.improved},
         overwrite=overwrite)
     return FineTuneOutcome(result, version)
-
-
-def switch_encoder(
-    registry: EncoderRegistry,
-    name: str | None,
-    gallery: Any = None,
-    *,
-    tau: float | None = None,
-    device: str | None = None,
-    cancel: CancelToken | None = None,
-    progress: ProgressCallback = no_progress,
-) -> SwitchOutcome:
-    """Activate version ``name`` (guarded), or roll back when ``name`` is None, then
-    re-embed the gallery's templates with the now active encoder, so that embedding
-    spaces never mix. One call for the Model page's Activate / Roll back buttons.
-
-    Raises:
-        ActivationRefused: the guard found ``name`` worse (nothing changed).
-        Cancelled: during re-embedding; the switch stands and finished batches are saved
-            (the rest is re-embedded on the next start or switch).
-    """
-    if tau is None:
-        tau = float(gallery.get_setting("tau")) if gallery is not None else DEFAULT_TAU
-    check = None
-    if name is None:
-        version = registry.rollback()
-    else:
-        progress(0.0, "comparing with the active encoder")
-        check = registry.activate(name, tau=tau, device=device or "cpu")
-        version = registry.active()
-    report = None
-    if gallery is not None:
-        from desktop.store.reembed import reembed_gallery
-
-        report = reembed_gallery(gallery, registry.embedder(device=device),
-                                 model_version=version.name, cancel=cancel, progress=progress)
-    progress(1.0, f"active encoder: {version.name}")
-    return SwitchOutcome(version, check, report)
-
-
-def fit_verifier_on_gallery(
-    gallery: Any,
-    registry: EncoderRegistry | None = None,
-    features: Features = "abs",
-    *,
-    negatives_per_positive: float = 3.0,
-    seed: int = 0,
-    save: bool = True,
-) -> VerificationHead:
-    """Fit the head on the gallery's templates of the active encoder (all same-person
-    pairs, sampled different-person pairs, balanced) and save it for that encoder.
-
-    Templates not yet re-embedded by the active encoder are left out (``data["stale"]``).
-    """
-    registry = registry or EncoderRegistry()
-    model_id = registry.active_model_id()
-    g = gallery.embeddings(model_id)
-    data = {"origin": f"gallery:{gallery.path}", "templates": len(g.person_ids),
-            "people": len(np.unique(g.person_ids)),
-            "stale": int(gallery.count_stale(model_id))}
-    head = fit_verifier(g.embeddings, g.person_ids, features, model_id,
-                        negatives_per_positive=negatives_per_positive, seed=seed, data=data)
-    if save:
-        head.save()
-    return head
 
 
 def fit_verifier_on_chips(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from desktop.errors import FacestyleError
 from desktop.face.encoder_versions import check_name
 from desktop.face.training import EpochReport, StepReport, TrainConfig
+from desktop.ui.checkin.model.host import ModelPageHost
 from desktop.ui.checkin.model.metrics_view import ComparisonView
 from desktop.ui.checkin.model.plots import TrainingCurves
 from desktop.ui.checkin.model.service import (
@@ -49,17 +50,15 @@ from desktop.ui.checkin.model.texts import (
     TRAIN_CHOICES,
     TRAIN_TIP,
     duration,
+    error_html,
     pct,
 )
 from desktop.ui.checkin.model.widgets import Explainer, MessageBox, choice_box, reveal
 from desktop.ui.qthreading import Worker
 
-if TYPE_CHECKING:
-    from desktop.ui.checkin.model.page import ModelPage
-
 
 class FineTuneTab(QWidget):
-    def __init__(self, page: ModelPage, parent: QWidget | None = None) -> None:
+    def __init__(self, page: ModelPageHost, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.page = page
         self.worker: Worker | None = None
@@ -337,7 +336,7 @@ class FineTuneTab(QWidget):
                                             and summary.outcome.result.improved)
         QTimer.singleShot(0, self, lambda: reveal(
             self.activate_button if self.activate_button.isVisible() else self.result))
-        QTimer.singleShot(0, self.page, self.page.refresh)
+        QTimer.singleShot(0, self, self.page.refresh)
 
     def _on_error(self, exc: BaseException) -> None:
         self.status.setText("Stopped: the fine-tune could not run.")
@@ -356,10 +355,3 @@ class FineTuneTab(QWidget):
     def _activate(self) -> None:
         if self.summary is not None:
             self.page.activate(self.summary.name)
-
-
-def error_html(exc: BaseException) -> str:
-    """An exception's message (and hint) as escaped rich text."""
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    hint = getattr(exc, "hint", None)
-    return escape(message) + (f"<br><i>{escape(hint)}</i>" if hint else "")

@@ -21,7 +21,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QTabWidget, QWidget
 
 from desktop.face.encoder_versions import ActivationRefused
-from desktop.ui.checkin.model.finetune_tab import FineTuneTab, error_html
+from desktop.ui.checkin.model.finetune_tab import FineTuneTab
 from desktop.ui.checkin.model.overview_tab import OverviewTab
 from desktop.ui.checkin.model.rule_tab import RuleTab
 from desktop.ui.checkin.model.service import (
@@ -31,7 +31,7 @@ from desktop.ui.checkin.model.service import (
     prepare_for_training,
 )
 from desktop.ui.checkin.model.switcher import LiveSwitch
-from desktop.ui.checkin.model.texts import PAGE_INTRO, num, pct
+from desktop.ui.checkin.model.texts import PAGE_INTRO, error_html, num, pct
 from desktop.ui.checkin.model.versions_tab import VersionsTab
 from desktop.ui.checkin.model.widgets import JobSlot, MessageBox, scrolling
 from desktop.ui.checkin.page_common import page_layout
@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 
 class ModelPage(QWidget):
-    """Built by the manager dialog as ``ModelPage(ctx, parent)``.
+    """Built by the manager dialog as ``ModelPage(ctx, parent)``. Its tabs see it as a
+    :class:`~.host.ModelPageHost`.
 
     ``overview_shown(ModelOverview)`` when every tab shows a newly read state (``shown``).
     """

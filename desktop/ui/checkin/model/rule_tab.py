@@ -4,7 +4,7 @@ threshold or the head."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -17,19 +17,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.ui.checkin.model.finetune_tab import error_html
+from desktop.ui.checkin.model.host import ModelPageHost
 from desktop.ui.checkin.model.metrics_view import MetricsTable
 from desktop.ui.checkin.model.service import HeadReport, ModelOverview
-from desktop.ui.checkin.model.texts import FEATURE_CHOICES, HEAD_EXPLAINED, HEAD_SUMMARY
+from desktop.ui.checkin.model.texts import (
+    FEATURE_CHOICES,
+    HEAD_EXPLAINED,
+    HEAD_SUMMARY,
+    error_html,
+)
 from desktop.ui.checkin.model.widgets import Card, Explainer, MessageBox, choice_box, note
 from desktop.ui.qthreading import Worker
 
-if TYPE_CHECKING:
-    from desktop.ui.checkin.model.page import ModelPage
-
 
 class RuleTab(QWidget):
-    def __init__(self, page: ModelPage, parent: QWidget | None = None) -> None:
+    def __init__(self, page: ModelPageHost, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.page = page
         self.head_worker: Worker | None = None

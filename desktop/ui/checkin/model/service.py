@@ -39,8 +39,7 @@ from desktop.face.training import (
     TrainConfig,
     TrainEvent,
 )
-from desktop.face.training.data import dataset_from_gallery
-from desktop.face.training.jobs import FineTuneOutcome, fine_tune_version, switch_encoder
+from desktop.face.training.jobs import FineTuneOutcome, fine_tune_version
 from desktop.face.types import DEFAULT_TAU, EngineFactory, FaceEngineLike
 from desktop.face.verifier import (
     Features,
@@ -50,6 +49,7 @@ from desktop.face.verifier import (
     load_verifier,
     sample_pairs,
 )
+from desktop.jobs import dataset_from_gallery, switch_encoder
 from desktop.store.reembed import ReembedReport
 from desktop.tasks import CancelToken, ProgressCallback, no_progress
 
@@ -404,7 +404,7 @@ class ModelService:
     ) -> Generator[Phase, None, SwitchReport]:
         """Activate ``name`` (with the guard) or, for ``None``, roll back; then re-embed the
         gallery's templates with the newly active encoder (the core's
-        :func:`~desktop.face.training.jobs.switch_encoder`).
+        :func:`~desktop.jobs.switch_encoder`).
 
         The guard's comparison is not interruptible (seconds); cancelling during the
         re-embedding keeps the switch and the templates done so far (the rest are updated

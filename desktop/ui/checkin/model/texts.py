@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 PAGE_INTRO = (
@@ -180,3 +181,10 @@ def duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def error_html(exc: BaseException) -> str:
+    """An exception's message (and hint) as escaped rich text."""
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    hint = getattr(exc, "hint", None)
+    return escape(message) + (f"<br><i>{escape(hint)}</i>" if hint else "")

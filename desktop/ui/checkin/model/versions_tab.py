@@ -4,7 +4,7 @@ the encoder in use, activate it (guarded), roll back, delete; the switch's progr
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -16,14 +16,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.ui.checkin.model.host import ModelPageHost
 from desktop.ui.checkin.model.metrics_view import ComparisonView
 from desktop.ui.checkin.model.service import ModelOverview, VersionRow
 from desktop.ui.checkin.model.texts import num, pct
 from desktop.ui.checkin.model.widgets import MessageBox, note
 from desktop.ui.checkin.page_common import cell, read_only_table
-
-if TYPE_CHECKING:
-    from desktop.ui.checkin.model.page import ModelPage
 
 COLUMNS = ("Version", "Created", "Trained on", "Held-out right", "ROC AUC", "EER", "Status")
 
@@ -65,7 +63,7 @@ def details_html(row: VersionRow) -> str:
 
 
 class VersionsTab(QWidget):
-    def __init__(self, page: ModelPage, parent: QWidget | None = None) -> None:
+    def __init__(self, page: ModelPageHost, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.page = page
         self.rows: list[VersionRow] = []
