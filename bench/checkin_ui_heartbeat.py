@@ -93,8 +93,10 @@ def main() -> int:
     if not args.video.is_file():
         print(f"no video at {args.video}; pass --video", file=sys.stderr)
         return 2
+    from desktop.device import machine_line
     from desktop.ui.torch_runtime import GIL_SWITCH_S
 
+    print(f"machine: {machine_line()}")
     print(f"UI heartbeat (10 ms timer) while the Check-in tab runs on {args.video.name}, "
           f"{args.seconds:g} s each, {os.cpu_count()} CPUs")
     print(f"{'':10} {'switch':>7} {'beats':>6} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} "

@@ -204,8 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     photos = {name: folder / file for name, file in PEOPLE.items()}
     pinned = limit_cores(args.cores)
     sys.path.insert(0, str(ROOT))
-    from desktop.device import describe_device
+    from desktop.device import describe_device, machine_line
 
+    print(f"machine: {machine_line()}")
     print(f"clip: {clip.name}; {args.cores} cores ({pinned}); {describe_device()}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

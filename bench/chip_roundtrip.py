@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=Path(os.environ.get(
         "FACESTYLE_SHARED_DATA", ROOT.parent / "shared" / "data")))
     args = p.parse_args(argv)
+    from desktop.device import machine_line
+
+    print(f"machine: {machine_line()}")
     photos = sorted((args.data / "faces-dev").rglob("*.jp*g")) + sorted(
         (args.data / "faces-dev").rglob("*.png"))
     if not photos:

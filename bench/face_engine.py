@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app sets it (desktop/__init__)
 import torch  # noqa: E402
 
-from desktop.device import cpu_has_native_bf16, describe_device  # noqa: E402
+from desktop.device import cpu_has_native_bf16, describe_device, machine_line  # noqa: E402
 from desktop.face.align import extract_chips  # noqa: E402
 from desktop.face.api import FaceEngine, load_image  # noqa: E402
 from desktop.face.types import DEFAULT_TAU, squared_distance  # noqa: E402
@@ -349,6 +349,7 @@ def main() -> int:
         return 1
     if args.threads:
         torch.set_num_threads(args.threads)
+    print(f"machine: {machine_line()}")
     print(f"device: {describe_device()}; dlib {dlib.__version__}, "
           f"{'with' if dlib.DLIB_USE_CUDA else 'without'} CUDA")
 

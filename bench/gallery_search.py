@@ -193,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    from desktop.device import machine_line
+
+    print(f"machine: {machine_line()}")
     return run(args.sizes, args.repeats, args.naive_max, args.seed)
 
 

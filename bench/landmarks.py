@@ -98,6 +98,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args()
+    from desktop.device import machine_line
+
+    print(f"machine: {machine_line()}")
     try:
         import dlib
     except ImportError:

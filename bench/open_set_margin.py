@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
                         "$FACESTYLE_SHARED_DATA)")
     p.add_argument("--step", type=int, default=5, help="use every STEP-th video frame")
     args = p.parse_args(argv)
+    from desktop.device import machine_line
+
+    print(f"machine: {machine_line()}")
     if not (args.data / "faces-dev").is_dir():
         print(f"faces-dev not found under {args.data}; pass --data", file=sys.stderr)
         return 2

@@ -42,7 +42,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from desktop.device import describe_device, pick_device  # noqa: E402
+from desktop.device import cpu_kind, describe_device, machine_line, pick_device  # noqa: E402
 from desktop.face.evaluation import (  # noqa: E402
     PairEmbeddings,
     embed_pairs,
@@ -306,7 +306,8 @@ def main() -> int:
     if args.pairs and not args.root:
         ap.error("--pairs needs --root")
     skip = set(filter(None, args.skip.split(",")))
-    out: dict = {"torch_threads": torch.get_num_threads()}
+    out: dict = {"torch_threads": torch.get_num_threads(), "cpu_kind": cpu_kind()}
+    print(f"machine: {machine_line()}")
     print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, torch {torch.__version__}, "
           f"{describe_device(torch.device('cpu'))}"
           + (f", {describe_device(torch.device('cuda'))}" if torch.cuda.is_available() else ""))

@@ -47,6 +47,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from desktop.device import machine_line  # noqa: E402
 from desktop.imageio import load_rgb  # noqa: E402
 from desktop.style import images as imgs  # noqa: E402
 from desktop.style.optimize import (  # noqa: E402
@@ -279,6 +280,7 @@ def main() -> int:
         return 1
     content, style = load_rgb(CONTENT), load_rgb(STYLE)
     plan = plan_job(content.shape, StyleSettings())
+    print(f"machine: {machine_line()}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{plan.precision.describe()}; default precision here: {plan.precision.name}")
     print(f"content {CONTENT.name} {content.shape[1]}x{content.shape[0]}, style {STYLE.name}; "

@@ -124,9 +124,9 @@ def test_a_worker_runs_once(qtbot):
 def test_low_priority_workers_run_below_the_ui_on_every_core(qtbot):
     """A low-priority worker's thread (and the threads it starts) run at a higher nice
     value than the UI thread and take every core; a normal worker leaves one core free."""
-    from desktop.ui.torch_runtime import LOW_PRIORITY_NICE, share_cores_with_ui
-
     import torch
+
+    from desktop.ui.torch_runtime import LOW_PRIORITY_NICE, share_cores_with_ui
 
     def probe():
         share_cores_with_ui()
