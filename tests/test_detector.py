@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from cpu_marks import needs_bf16_kernels
 
 from desktop.face.detector import (
     HEAD_REACH,
@@ -94,6 +95,7 @@ def test_blank_small_and_wrong_images(detector):
         detector.detect(np.zeros((50, 50), np.uint8))
 
 
+@needs_bf16_kernels
 def test_bf16_rescoring_gives_the_fp32_head_near_the_threshold(detector):
     fast = FaceDetector(device="cpu", precision="bf16")
     torch.manual_seed(0)
@@ -165,22 +167,23 @@ PARITY_CASES = [
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-def test_finds_every_face_dlibs_cnn_finds(shared_data, dlib_cnn, detector):
+@pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=needs_bf16_kernels)])
+def test_finds_every_face_dlibs_cnn_finds(shared_data, dlib_cnn, detector, precision):
     from desktop.imageio import downscale_to, load_rgb
 
-    fast = FaceDetector(device="cpu", precision="bf16")
+    det = detector if precision == "fp32" else FaceDetector(device="cpu", precision="bf16")
+    assert det.precision == precision
     found = 0
     for name, side, upsample in PARITY_CASES:
         image, _ = downscale_to(load_rgb(shared_data / name), side)
         theirs = [(d.rect.left(), d.rect.top(), d.rect.width(), d.rect.height(), d.confidence)
                   for d in dlib_cnn(image, upsample)]
         assert theirs, f"dlib finds no face in {name} at {side} px"
-        for det in (detector, fast):
-            ours = det.detect(image, upsample=upsample)
-            for *box, score in theirs:
-                best = max(ours, key=lambda f, box=box: iou(f.box, box))
-                assert iou(best.box, box) >= 0.9, (name, det.precision, box, ours)
-                assert best.score == pytest.approx(score, abs=0.01)
+        ours = det.detect(image, upsample=upsample)
+        for *box, score in theirs:
+            best = max(ours, key=lambda f, box=box: iou(f.box, box))
+            assert iou(best.box, box) >= 0.9, (name, det.precision, box, ours)
+            assert best.score == pytest.approx(score, abs=0.01)
         found += len(theirs)
     assert found >= 4
 
@@ -216,12 +219,14 @@ def test_haar_fast_mode_finds_a_clear_face(shared_data):
 
 @pytest.mark.slow
 @pytest.mark.shared_data
+@needs_bf16_kernels
 def test_bf16_mode_keeps_the_fp32_boxes_on_every_faces_dev_photo(shared_data, detector):
     """bf16 alone moves boxes by a cell or a pyramid level; with fp32 re-scoring near the
     threshold every box stays where the fp32 (dlib) computation puts it."""
     from desktop.imageio import downscale_to, load_rgb
 
     fast = FaceDetector(device="cpu", precision="bf16")
+    assert fast.precision == "bf16"
     photos = sorted(p for p in (shared_data / "faces-dev").rglob("*")
                     if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
     faces = 0
