@@ -28,7 +28,10 @@ class CheckinLogMixin:
     """
 
     def _insert_checkin(self, conn: sqlite3.Connection, person_id: int, d: float, camera: str,
-                        rule: str, score: float | None, model_id: str, at: float) -> CheckIn:
+                        rule: str, score: float | None, model_id: str, at: float,
+                        uid: str | None = None) -> CheckIn:
+        """Insert one check-in. ``uid`` is the idempotency key of a desk's check-in (the
+        shared gallery keeps it; the SQLite file has no other writer to dedupe)."""
         row = conn.execute("SELECT name, employee_id FROM people WHERE id = ?",
                            (int(person_id),)).fetchone()
         if row is None:
@@ -36,25 +39,31 @@ class CheckinLogMixin:
         if not math.isfinite(float(d)):
             raise ValueError("a check-in needs a finite distance d")
         rule = str(getattr(rule, "name", rule))  # a DecisionRule or its name
-        cur = conn.execute(
-            "INSERT INTO checkins(person_id, person_name, at, d, camera, rule, score, model_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (int(person_id), row[0], at, float(d), camera, rule,
-             None if score is None else float(score), model_id))
-        return CheckIn(int(cur.lastrowid), int(person_id), row[0], at, float(d), camera, rule,
+        new_id = self._store_checkin(
+            conn, (int(person_id), row[0], at, float(d), camera, rule,
+                   None if score is None else float(score), model_id), uid)
+        return CheckIn(new_id, int(person_id), row[0], at, float(d), camera, rule,
                        None if score is None else float(score), model_id, row[1])
+
+    def _store_checkin(self, conn: sqlite3.Connection, values: tuple, uid: str | None) -> int:
+        """INSERT one row (person_id, person_name, at, d, camera, rule, score, model_id)."""
+        return self._insert_id(
+            conn, "INSERT INTO checkins(person_id, person_name, at, d, camera, rule, score,"
+            " model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
 
     def record_checkin(self, person_id: int, d: float, *, camera: str = "", rule: str = "",
                        score: float | None = None, model_id: str = "",
-                       at: TimeLike | None = None) -> CheckIn:
+                       at: TimeLike | None = None, uid: str | None = None) -> CheckIn:
         """Record a check-in unconditionally (see :meth:`record_checkin_if_due`)."""
         ts = time.time() if at is None else to_timestamp(at)
         with self._write() as conn:
-            return self._insert_checkin(conn, person_id, d, camera, rule, score, model_id, ts)
+            return self._insert_checkin(conn, person_id, d, camera, rule, score, model_id, ts,
+                                        uid)
 
     def record_checkin_if_due(self, person_id: int, d: float, *, cooldown_s: float,
                               camera: str = "", rule: str = "", score: float | None = None,
-                              model_id: str = "", at: TimeLike | None = None) -> CheckIn | None:
+                              model_id: str = "", at: TimeLike | None = None,
+                              uid: str | None = None) -> CheckIn | None:
         """Record a check-in unless the person checked in less than ``cooldown_s`` ago.
 
         The check and the insert are one transaction, so two threads or processes
@@ -69,7 +78,8 @@ class CheckinLogMixin:
                                 (int(person_id),)).fetchone()[0]
             if last is not None and ts - last < cooldown_s:
                 return None
-            return self._insert_checkin(conn, person_id, d, camera, rule, score, model_id, ts)
+            return self._insert_checkin(conn, person_id, d, camera, rule, score, model_id, ts,
+                                        uid)
 
     def last_checkin(self, person_id: int) -> CheckIn | None:
         """The person's most recent check-in, or None."""

@@ -294,6 +294,24 @@ class Database:
                 raise
             conn.execute("COMMIT")
 
+    # ------------------------------------------------------------------ SQL dialect
+    # The mixins' SQL is shared with the PostgreSQL backend; these few pieces differ.
+
+    @staticmethod
+    def _ci_equal(column: str) -> str:
+        """``column`` equals the next parameter, ignoring (ASCII) case."""
+        return f"{column} = ? COLLATE NOCASE"
+
+    @staticmethod
+    def _ci_order(column: str) -> str:
+        """``column`` as an ORDER BY term that ignores (ASCII) case."""
+        return f"{column} COLLATE NOCASE"
+
+    @staticmethod
+    def _insert_id(conn: Any, sql: str, args: Any) -> int:
+        """Run one ``INSERT`` and return the new row's id."""
+        return int(conn.execute(sql + " RETURNING id", args).fetchall()[0][0])
+
     def _checkpoint(self) -> None:
         """Move committed pages into the main file and truncate the WAL (best effort)."""
         with self._lock, contextlib.suppress(sqlite3.Error):

@@ -79,7 +79,7 @@ class PeopleMixin:
     def people(self) -> list[Person]:
         """Everyone enrolled, by name (case-insensitive), with template counts."""
         with self._read() as conn:
-            rows = conn.execute(self._PERSON_SQL + " ORDER BY p.name COLLATE NOCASE, p.id")
+            rows = conn.execute(self._PERSON_SQL + f" ORDER BY {self._ci_order('p.name')}, p.id")
             return [Person(*r) for r in rows]
 
     def person(self, person_id: int) -> Person:
@@ -96,8 +96,8 @@ class PeopleMixin:
         except ValueError:
             return []
         with self._read() as conn:
-            rows = conn.execute(self._PERSON_SQL + " WHERE p.name = ? COLLATE NOCASE ORDER BY p.id",
-                                (key,))
+            rows = conn.execute(self._PERSON_SQL + f" WHERE {self._ci_equal('p.name')} "
+                                "ORDER BY p.id", (key,))
             return [Person(*r) for r in rows]
 
     def person_by_name(self, name: str) -> Person:
@@ -116,8 +116,8 @@ class PeopleMixin:
                       allow_duplicate_name: bool, exclude_id: int | None = None) -> None:
         skip = -1 if exclude_id is None else int(exclude_id)
         if not allow_duplicate_name:
-            row = conn.execute("SELECT id FROM people WHERE name = ? COLLATE NOCASE AND id != ?",
-                               (name, skip)).fetchone()
+            row = conn.execute(f"SELECT id FROM people WHERE {self._ci_equal('name')} "
+                               "AND id != ?", (name, skip)).fetchone()
             if row:
                 raise DuplicatePersonError(
                     f"'{name}' is already enrolled (id {row[0]}).",
@@ -144,10 +144,9 @@ class PeopleMixin:
 
     def _insert_template(self, conn: sqlite3.Connection, person_id: int, row: tuple,
                          now: float) -> int:
-        cur = conn.execute(
-            "INSERT INTO templates(person_id, embedding, model_id, model_version, chip_jpeg,"
-            " source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", (person_id, *row, now))
-        return int(cur.lastrowid)
+        return self._insert_id(
+            conn, "INSERT INTO templates(person_id, embedding, model_id, model_version, "
+            "chip_jpeg, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", (person_id, *row, now))
 
     def enrol(self, name: str, templates: Sequence[NewTemplate], *,
               employee_id: str | None = None, allow_duplicate_name: bool = False) -> Person:
@@ -166,9 +165,9 @@ class PeopleMixin:
         now = time.time()
         with self._write() as conn:
             self._check_unique(conn, name, employee_id, allow_duplicate_name)
-            cur = conn.execute("INSERT INTO people(name, employee_id, created_at, updated_at)"
-                               " VALUES (?, ?, ?, ?)", (name, employee_id, now, now))
-            person_id = int(cur.lastrowid)
+            person_id = self._insert_id(
+                conn, "INSERT INTO people(name, employee_id, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?)", (name, employee_id, now, now))
             for row in rows:
                 self._insert_template(conn, person_id, row, now)
         log.info("enrolled %s (id %d) with %d templates", name, person_id, len(rows))
@@ -252,13 +251,13 @@ class PeopleMixin:
         where, args = where_clause(
             ("person_id = ?", None if person_id is None else int(person_id)),
             ("model_id = ?", model_id))
-        chip = "chip_jpeg" if with_chips else "x''"
+        chip = "chip_jpeg" if with_chips else "NULL"
         sql = (f"SELECT id, person_id, embedding, model_id, model_version, source, created_at,"
                f" {chip} FROM templates{where} ORDER BY id")
         with self._read() as conn:
             rows = conn.execute(sql, args).fetchall()
-        return [Template(r[0], r[1], blob_to_embedding(r[2]), r[3], r[4], r[5], r[6], r[7])
-                for r in rows]
+        return [Template(r[0], r[1], blob_to_embedding(r[2]), r[3], r[4], r[5], r[6],
+                         bytes(r[7] or b"")) for r in rows]
 
     def template_chip(self, template_id: int) -> np.ndarray:
         """The stored aligned chip of a template, (150, 150, 3) uint8 RGB."""
@@ -344,6 +343,11 @@ class PeopleMixin:
                        tau=float(self.get_setting("tau") if tau is None else tau),
                        margin=float(self.get_setting("margin") if margin is None else margin),
                        rule=rule, model_id=model_id, revision=g.revision)
+
+    def nearest_people(self, model_id: str, query: np.ndarray, k: int = 3) -> list[Any]:
+        """The ``k`` people whose best template of encoder ``model_id`` is nearest to
+        ``query`` (128,): :class:`~desktop.face.matching.Neighbour` list, nearest first."""
+        return self.matcher(model_id).nearest_people(query, k=k)
 
     @staticmethod
     def _revision(conn: sqlite3.Connection) -> int:
