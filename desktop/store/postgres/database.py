@@ -87,8 +87,7 @@ class PostgresDatabase:
     def __init__(self, url: str, *, pool_size: int = 4, connect_timeout_s: float = 5.0,
                  statement_timeout_s: float = 30.0, application_name: str = "facestyle"
                  ) -> None:
-        psycopg, psycopg_pool = import_psycopg()
-        self._psycopg = psycopg
+        self._psycopg, _ = import_psycopg()
         self.url = str(url).strip()
         self.path = redact(self.url)  # what messages and "origin" strings show
         self.location = describe(self.url)
@@ -103,25 +102,37 @@ class PostgresDatabase:
         }
         self.has_vector = False
         self._pool: Any = None
+        self._closed = False
+        self._pool_size = max(1, int(pool_size))
+        try:
+            self._open()
+        except BaseException:
+            PostgresDatabase.close(self)
+            raise
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _open(self) -> None:
+        """Connect, migrate the schema, set up pgvector, and open the pool."""
+        pg, psycopg_pool = import_psycopg()
+        pool = None
         try:
             with self._connect() as conn:
                 self._migrate(conn)
                 self.has_vector = self._ensure_vector(conn)
-            self._pool = psycopg_pool.ConnectionPool(
-                self.url, min_size=1, max_size=max(1, int(pool_size)), kwargs=self._conn_kwargs,
+            pool = psycopg_pool.ConnectionPool(
+                self.url, min_size=1, max_size=self._pool_size, kwargs=self._conn_kwargs,
                 timeout=self.connect_timeout_s, check=psycopg_pool.ConnectionPool.check_connection,
                 open=False, name="facestyle")
-            self._pool.open(wait=True, timeout=self.connect_timeout_s)
-        except psycopg.OperationalError as exc:
-            self.close()
+            pool.open(wait=True, timeout=self.connect_timeout_s)
+        except pg.OperationalError as exc:
+            if pool is not None:
+                with contextlib.suppress(Exception):
+                    pool.close(timeout=1.0)
             raise offline_error(self.url, exc) from exc
-        except BaseException:
-            self.close()
-            raise
+        self._pool = pool
         if self.has_vector:
             self._fill_vectors()
-
-    # ------------------------------------------------------------------ lifecycle
 
     def _connect(self, **kwargs: Any) -> Any:
         """One new connection outside the pool (migrations, LISTEN)."""
@@ -203,6 +214,7 @@ class PostgresDatabase:
 
     def close(self) -> None:
         """Close the pool. Idempotent."""
+        self._closed = True
         pool, self._pool = self._pool, None
         if pool is not None:
             with contextlib.suppress(Exception):
@@ -216,7 +228,7 @@ class PostgresDatabase:
 
     @property
     def closed(self) -> bool:
-        return self._pool is None
+        return self._closed
 
     # ------------------------------------------------------------------ transactions
 
@@ -243,9 +255,13 @@ class PostgresDatabase:
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[PgConnection]:
-        if self._pool is None:
-            raise StoreError("The gallery is closed.")
-        with self._errors(), self._pool.connection() as conn:
+        pool = self._pool
+        if pool is None:
+            if self._closed:
+                raise StoreError("The gallery is closed.")
+            raise GalleryOfflineError(f"The shared gallery at {self.location} is offline.",
+                                      "This desk keeps trying to reconnect.")
+        with self._errors(), pool.connection() as conn:
             yield PgConnection(conn)
 
     @contextlib.contextmanager

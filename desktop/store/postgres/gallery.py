@@ -170,9 +170,9 @@ def read_changes(conn: Any, revision: int) -> tuple[int, set[int] | None]:
         "SELECT (SELECT value FROM meta WHERE key = 'revision'),"
         " (SELECT value FROM meta WHERE key = 'changes_pruned_to')").fetchone()
     current = int(current)
-    if revision >= current:
+    if revision == current:
         return current, set()
-    if revision <= 0 or (pruned is not None and revision < int(pruned)):
+    if revision <= 0 or revision > current or (pruned is not None and revision < int(pruned)):
         return current, None
     rows = conn.execute("SELECT DISTINCT person_id FROM gallery_changes WHERE revision > ? "
                         "AND revision <= ?", (int(revision), current)).fetchall()

@@ -81,6 +81,9 @@ SCHEMA_V1: tuple[str, ...] = (
     )
     """,
     "INSERT INTO meta(key, value) VALUES ('revision', 0) ON CONFLICT DO NOTHING",
+    # tells a desk's local copy that the database was replaced (revisions restart)
+    "INSERT INTO meta(key, value) VALUES ('gallery_id', (random() * 1e15)::bigint) "
+    "ON CONFLICT DO NOTHING",
     """
     CREATE TABLE gallery_changes (
         revision  bigint PRIMARY KEY,

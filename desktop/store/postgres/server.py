@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import importlib.util
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Self
@@ -65,12 +67,17 @@ class LocalServer:
 
     def __init__(self, folder: str | os.PathLike[str], port: int | None = None) -> None:
         self.folder = Path(folder).absolute()
-        self.data = self.folder / "data"
         self.port = int(port) if port else free_port()
         self.bin = find_binaries()
         self._as_user: dict[str, Any] = {}
+        self.home = self.folder  # data, log and socket; owned by the server's user
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             self._as_user = {"user": "nobody", "group": "nogroup", "extra_groups": []}
+            # ``folder``'s parents may be closed to nobody (0700 temp folders): keep the
+            # server's files in /tmp, named after ``folder`` so a restart finds them
+            digest = hashlib.sha256(str(self.folder).encode()).hexdigest()[:16]
+            self.home = Path(tempfile.gettempdir()) / f"facestyle-pg-{digest}"
+        self.data = self.home / "data"
 
     @property
     def url(self) -> str:
@@ -81,7 +88,7 @@ class LocalServer:
             return subprocess.run([str(a) for a in args], check=check, capture_output=True,
                                   text=True, timeout=60, **self._as_user)
         except subprocess.CalledProcessError as exc:
-            log_file = self.folder / "server.log"
+            log_file = self.home / "server.log"
             tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
             raise ServerUnavailable(f"PostgreSQL failed: {' '.join(map(str, args[:2]))}: "
                                     f"{exc.stderr.strip() or exc.stdout.strip()}\n{tail}"
@@ -91,15 +98,16 @@ class LocalServer:
         """Initialise (first time) and start the server; returns when it accepts
         connections."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(mode=0o700, exist_ok=True)
         if self._as_user:
-            os.chown(self.folder, *_ids("nobody", "nogroup"))
+            os.chown(self.home, *_ids("nobody", "nogroup"))
         fresh = not (self.data / "PG_VERSION").exists()
         if fresh:
             self._run(self.bin / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust",
                       "-E", "UTF8", "--no-sync", "--locale=C")
         self._run(self.bin / "pg_ctl", "-D", self.data, "-w", "-t", "30",
-                  "-l", self.folder / "server.log",
-                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off "
+                  "-l", self.home / "server.log",
+                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.home} -c fsync=off "
                   "-c max_connections=200", "start")
         if fresh:
             self._run(self.bin / "createdb", "-h", "127.0.0.1", "-p", self.port, "-U",
@@ -127,6 +135,7 @@ class LocalServer:
     def remove(self) -> None:
         """Stop and delete the data folder."""
         self.stop("immediate")
+        shutil.rmtree(self.home, ignore_errors=True)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> Self:
