@@ -20,6 +20,7 @@ def facestyle_home(
     """A fresh FACESTYLE_HOME for each test, so no test sees the user's data or another's."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("FACESTYLE_HOME", str(home))
+    monkeypatch.delenv("FACESTYLE_DATABASE", raising=False)  # the local file unless asked
     return home
 
 

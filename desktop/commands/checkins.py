@@ -31,8 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", help="the whole log")
     p.add_argument("--csv", nargs="?", const="-", metavar="FILE",
                    help="write CSV to FILE (or stdout when no FILE is given)")
-    p.add_argument("--db", type=Path, metavar="PATH",
-                   help="gallery database (default: the app's, in the user data folder)")
+    from desktop.commands.gallery import add_database_option
+
+    add_database_option(p)
     p.set_defaults(func=run)
 
 

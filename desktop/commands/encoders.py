@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("encoders", help="list, activate or roll back encoder versions",
                        description="Encoder versions: the built-in dlib-resnet-v1 and "
                        "fine-tuned ones. Activating re-embeds the gallery.")
-    p.add_argument("--db", type=Path, help="gallery database (default: the app's)")
+    from desktop.commands.gallery import add_database_option
+
+    add_database_option(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (for the guard)")
     acts = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     ls = acts.add_parser("list", help="the versions, the active one marked with *")

@@ -34,7 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="save the ROC curve (both rules when a head exists)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
-    p.add_argument("--db", type=Path, help="gallery database, for its tau setting")
+    from desktop.commands.gallery import add_database_option
+
+    add_database_option(p, "the gallery (a file or a postgresql:// URL), for its tau setting")
     p.set_defaults(func=run)
 
 

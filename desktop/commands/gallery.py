@@ -10,6 +10,11 @@ The same code paths as the app (:mod:`desktop.store`), headless::
     facestyle gallery reembed [--db PATH]
     facestyle gallery settings [--tau D] [--margin D] [--cooldown-hours H] [--retention-days N]
     facestyle gallery reset-pin [--db PATH]
+    facestyle gallery migrate --to postgresql://USER@HOST/DB [--db PATH]   (--from: back)
+    facestyle gallery serve [--port N]        a local PostgreSQL to try a shared gallery
+
+``--db`` (alias ``--database``) takes a SQLite file or a ``postgresql://`` URL; without it,
+``FACESTYLE_DATABASE``, else the app's file.
 """
 
 from __future__ import annotations
@@ -30,9 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Manage the check-in gallery (people and face templates).")
     gsub = p.add_subparsers(dest="gallery_command", metavar="ACTION", required=True)
 
-    def db_arg(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--db", type=Path, metavar="PATH",
-                       help="gallery database (default: the app's, in the user data folder)")
+    db_arg = add_database_option
 
     e = gsub.add_parser("enroll", aliases=["enrol"], help="enrol a person from photos",
                         description="Enrol NAME from one or more photos, each showing only "
@@ -102,6 +105,31 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="delete check-ins older than this (0 keeps them all)")
     st.set_defaults(func=cmd_settings)
 
+    mg = gsub.add_parser(
+        "migrate", help="copy the gallery to a shared PostgreSQL server, or back to a file",
+        description="Copy everything (people, templates and chips, the check-in log, "
+        "settings, the manager PIN) between the SQLite file (--db, default the app's) and "
+        "a PostgreSQL server, then check that the counts match. The target must be empty; "
+        "the source is not changed.")
+    way = mg.add_mutually_exclusive_group(required=True)
+    way.add_argument("--to", metavar="URL", help="copy the file to this server")
+    way.add_argument("--from", dest="source", metavar="URL",
+                     help="copy this server's gallery into the file")
+    mg.add_argument("--db", type=Path, metavar="PATH",
+                    help="the SQLite file (default: the app's, in the user data folder)")
+    mg.set_defaults(func=cmd_migrate)
+
+    sv = gsub.add_parser(
+        "serve", help="run a local PostgreSQL server to try a shared gallery",
+        description="Start a PostgreSQL server (with pgvector) on this computer, listening "
+        "on 127.0.0.1 only, and print the URL to give each desk. For trying several desks "
+        "on one machine; use a real server for several computers. Needs "
+        "pip install 'facestyle[postgres]'. Stops on Ctrl-C.")
+    sv.add_argument("--folder", type=Path, metavar="DIR",
+                    help="where the server keeps its data (default: in the user data folder)")
+    sv.add_argument("--port", type=int, default=54329, help="TCP port (default 54329)")
+    sv.set_defaults(func=cmd_serve)
+
     pin = gsub.add_parser("reset-pin", help="remove the manager PIN (the app asks for a new one)")
     db_arg(pin)
     pin.set_defaults(func=cmd_reset_pin)
@@ -110,14 +138,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------------------- helpers
 
 
-def open_db(path: Path | None, *, create: bool):
-    """Open the gallery for a command, with a CLI hint on a damaged file.
+def add_database_option(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+    """``--database`` (alias ``--db``): a SQLite file or a ``postgresql://`` URL."""
+    parser.add_argument(
+        "--database", "--db", dest="db", metavar="PATH_OR_URL",
+        help=help or "the gallery: a SQLite file, or postgresql://USER@HOST/DB for a shared "
+        "one (default: $FACESTYLE_DATABASE, else the app's file in the user data folder)")
 
-    Returns None when ``create`` is False and there is no gallery yet.
+
+def open_db(path: str | Path | None, *, create: bool, live: bool = False):
+    """Open the gallery for a command (a file or a server), with a CLI hint on a damaged
+    file. ``live``: a desk's view of a shared gallery (local copy, offline queue).
+
+    Returns None when ``create`` is False and there is no gallery file yet.
     """
-    from desktop.store import Gallery, GalleryOpenError, default_db_path
+    from desktop.store import Gallery, GalleryOpenError, open_gallery
+    from desktop.store.location import is_server_url, resolve
 
-    target = (path or default_db_path()).expanduser()
+    target = resolve(path)
+    if is_server_url(target):
+        return open_gallery(str(target), live=live)
     if not create and not target.exists():
         return None
     try:
@@ -224,10 +264,24 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_backups(args: argparse.Namespace) -> int:
-    from desktop.store import default_db_path, list_backups
+def _file_only(args: argparse.Namespace, what: str) -> Path:
+    """The SQLite file of ``args.db``; a clear error for a shared gallery."""
+    from desktop.store.location import describe, is_server_url, resolve
 
-    path = (args.db or default_db_path()).expanduser()
+    where = resolve(args.db)
+    if is_server_url(where):
+        raise FacestyleError(
+            f"The shared gallery on {describe(where)} has no {what} here: its server's "
+            "administrator backs it up (pg_dump).",
+            f"To copy it into a file: facestyle gallery migrate --from {describe(where)} "
+            "--db COPY.sqlite3 (with the full URL).")
+    return Path(where)
+
+
+def cmd_backups(args: argparse.Namespace) -> int:
+    from desktop.store import list_backups
+
+    path = _file_only(args, "backups")
     if args.now:
         gallery = open_db(args.db, create=False)
         if gallery is None:
@@ -244,9 +298,9 @@ def cmd_backups(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from desktop.store import Gallery, default_db_path, restore_backup
+    from desktop.store import Gallery, restore_backup
 
-    path = (args.db or default_db_path()).expanduser()
+    path = _file_only(args, "backups to restore")
     moved = restore_backup(path, args.backup)
     with Gallery(path, maintenance=False) as gallery:
         n = len(gallery.people())
@@ -318,4 +372,59 @@ def cmd_reset_pin(args: argparse.Namespace) -> int:
         gallery.clear_pin()
     print("the manager PIN was removed; the app asks for a new one on next use." if had
           else "no manager PIN was set.")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from desktop.store import Gallery, default_db_path
+    from desktop.store.location import describe, is_server_url
+    from desktop.store.migrate import copy_gallery
+    from desktop.store.postgres.gallery import PostgresGallery
+
+    url = args.to or args.source
+    if not is_server_url(url):
+        raise FacestyleError(f"{url!r} is not a PostgreSQL URL.",
+                             "Use postgresql://USER@HOST:PORT/DBNAME (password in ~/.pgpass "
+                             "or PGPASSWORD).")
+    path = (args.db or default_db_path()).expanduser()
+    if args.to and not path.exists():
+        raise FacestyleError(f"There is no gallery at {path} to copy.")
+    with PostgresGallery(url, maintenance=False) as server, \
+            Gallery(path, maintenance=False) as local:
+        source, target = (local, server) if args.to else (server, local)
+        bar, progress = _progress_bar(1000, "copying")
+        try:
+            counts = copy_gallery(source, target, progress=lambda f, m="": progress(f, m))
+        finally:
+            bar.close()
+    where = describe(url) if args.to else str(path)
+    print(f"copied {counts.describe()} to {where}; the counts match.")
+    if args.to:
+        print(f"Point each desk at it: FACESTYLE_DATABASE={url} facestyle")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import time
+
+    from desktop.paths import user_dirs
+    from desktop.store.postgres.server import LocalServer
+
+    folder = (args.folder or user_dirs().data / "postgres").expanduser()
+    server = LocalServer(folder, port=args.port)
+    if server.running:
+        raise FacestyleError(f"Port {args.port} is already in use.",
+                             "Choose another with --port, or use the server already there.")
+    server.start()
+    print(f"PostgreSQL is running (data in {server.data}).\n"
+          f"Give each desk: FACESTYLE_DATABASE={server.url}\nStop it with Ctrl-C.",
+          flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        print("stopped.")
     return 0

@@ -33,20 +33,24 @@ def faces_with_bar(root: Path, engine, use_cache: bool = True):
 
 
 @contextlib.contextmanager
-def gallery_or_none(db: Path | None, required: bool = False) -> Iterator[Any]:
+def gallery_or_none(db: str | Path | None, required: bool = False) -> Iterator[Any]:
     """The gallery (``db`` or the app's), closed afterwards; None when there is none and
     it is optional."""
-    from desktop.store import Gallery, default_db_path
+    from desktop.store import Gallery, open_gallery
+    from desktop.store.location import is_server_url, resolve
 
-    path = Path(db) if db is not None else default_db_path()
-    if not path.exists():
+    path = resolve(db)
+    if is_server_url(path):
+        gallery = open_gallery(str(path), maintenance=False)
+    elif not Path(path).exists():
         if required:
             raise FacestyleError(f"There is no gallery at {path}.",
                                  "Enrol people first ('facestyle gallery enroll'), or give "
                                  "a folder of photos instead.")
         yield None
         return
-    gallery = Gallery(path, create=False, maintenance=False)
+    else:
+        gallery = Gallery(path, create=False, maintenance=False)
     try:
         yield gallery
     finally:

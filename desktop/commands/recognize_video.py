@@ -24,7 +24,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 from desktop.errors import FacestyleError
@@ -41,8 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("source", metavar="SOURCE",
                    help="video file, camera index (0, 1, ...) or stream URL")
-    p.add_argument("--db", type=Path, metavar="PATH",
-                   help="gallery database (default: the app's)")
+    from desktop.commands.gallery import add_database_option
+
+    add_database_option(p)
     p.add_argument("--jsonl", metavar="OUT",
                    help="write one JSON line per frame here ('-' for stdout)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
@@ -132,7 +132,7 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]:
     from desktop.commands.gallery import load_engine, open_db
     from desktop.face.pipeline import CheckinPipeline, GalleryCheckinLog, PipelineSettings
 
-    gallery = open_db(args.db, create=False)
+    gallery = open_db(args.db, create=False, live=True)
     if gallery is None and args.db is not None:
         raise FacestyleError(f"There is no gallery at {args.db}.",
                              "Enrol people first: facestyle gallery enroll NAME IMAGE...")
@@ -157,6 +157,7 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]:
             changes["scan_min_face"] = args.min_face
         pipeline = CheckinPipeline(engine, matcher, checkin_log=log,
                                    settings=PipelineSettings(**changes))
+        follow_shared_gallery(gallery, pipeline, engine.model_id)
         pipeline.warm_up()  # model set-up is not part of the measured frames/s
     except BaseException:
         if gallery is not None:
@@ -168,6 +169,22 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]:
             gallery.close()
 
     return pipeline, close
+
+
+def follow_shared_gallery(gallery: Any, pipeline: Any, model_id: str) -> None:
+    """With a shared gallery, rebuild the matcher whenever another desk enrols, renames or
+    deletes someone (the listener has already copied the change locally), and say when
+    the server goes away or comes back (check-ins are queued meanwhile)."""
+    if not hasattr(gallery, "add_change_listener"):
+        return
+
+    def changed(kind: str) -> None:
+        if kind == "people":
+            pipeline.set_matcher(gallery.matcher(model_id))
+        elif kind in ("online", "offline"):
+            print(f"facestyle: {gallery.sync_status().describe()}", file=sys.stderr)
+
+    gallery.add_change_listener(changed)
 
 
 def run(args: argparse.Namespace) -> int:

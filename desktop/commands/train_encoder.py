@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="folder with one sub-folder of photos per person")
     p.add_argument("--gallery", action="store_true",
                    help="train on the gallery's people with 2+ templates instead of ROOT")
-    p.add_argument("--db", type=Path, help="gallery database (default: the app's)")
+    from desktop.commands.gallery import add_database_option
+
+    add_database_option(p)
     p.add_argument("--out", required=True, metavar="NAME", help="name of the new version")
     p.add_argument("--base", metavar="NAME", help="version to start from (default: active)")
     p.add_argument("--epochs", type=int, default=10)

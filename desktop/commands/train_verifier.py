@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("root", nargs="?", type=Path, help="folder with a sub-folder per person")
     p.add_argument("--features", choices=("abs", "chi2"), default="abs",
                    help="abs: |f_i - f_j|; chi2: (f_i - f_j)^2 / (|f_i| + |f_j|)")
-    p.add_argument("--db", type=Path, help="gallery database (default: the app's)")
+    from desktop.commands.gallery import add_database_option
+
+    add_database_option(p)
     p.add_argument("--negatives", type=float, default=3.0,
                    help="different-person pairs sampled per same-person pair (default 3)")
     p.add_argument("--seed", type=int, default=0)

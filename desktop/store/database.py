@@ -312,6 +312,14 @@ class Database:
         """Run one ``INSERT`` and return the new row's id."""
         return int(conn.execute(sql + " RETURNING id", args).fetchall()[0][0])
 
+    def _after_bulk_copy(self, conn: Any) -> None:
+        """After rows were inserted with their ids (nothing to do: SQLite's next id is
+        the largest plus one)."""
+
+    def _fill_vectors(self) -> int:
+        """No vector column here (see the PostgreSQL backend)."""
+        return 0
+
     def _checkpoint(self) -> None:
         """Move committed pages into the main file and truncate the WAL (best effort)."""
         with self._lock, contextlib.suppress(sqlite3.Error):

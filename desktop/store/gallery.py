@@ -110,6 +110,26 @@ class Gallery(PeopleMixin, CheckinLogMixin, SettingsMixin, Database):
         return MaintenanceReport(made, deleted)
 
 
-def open_gallery(path: str | Path | None = None, **kwargs: Any) -> Gallery:
-    """Open (or create) the gallery; see :class:`Gallery` for arguments and errors."""
-    return Gallery(path, **kwargs)
+def open_gallery(path: str | Path | None = None, *, live: bool = False, **kwargs: Any) -> Any:
+    """Open (or create) the gallery at ``path``: a SQLite file (see :class:`Gallery` for
+    arguments and errors) or a ``postgresql://`` URL (the shared gallery). None means
+    ``FACESTYLE_DATABASE`` when set, else the default file (:mod:`desktop.store.location`).
+
+    For a server, ``live=True`` gives a desk's :class:`~desktop.store.postgres.SharedGallery`
+    (change notifications, local copy, offline queue), else a plain
+    :class:`~desktop.store.postgres.PostgresGallery`; of ``kwargs`` only ``maintenance``
+    applies to a server.
+    """
+    from desktop.store.location import is_server_url, resolve
+
+    where = resolve(path)
+    if is_server_url(where):
+        server_kwargs = {k: v for k, v in kwargs.items() if k == "maintenance"}
+        if live:
+            from desktop.store.postgres.desk import SharedGallery
+
+            return SharedGallery(str(where), **server_kwargs)
+        from desktop.store.postgres.gallery import PostgresGallery
+
+        return PostgresGallery(str(where), **server_kwargs)
+    return Gallery(where, **kwargs)

@@ -290,6 +290,12 @@ class PostgresDatabase:
     def _insert_id(conn: PgConnection, sql: str, args: Any) -> int:
         return int(conn.execute(sql + " RETURNING id", args).fetchone()[0])
 
+    def _after_bulk_copy(self, conn: PgConnection) -> None:
+        """Move the id sequences past rows inserted with their ids (a migration)."""
+        for table in ("people", "templates", "checkins"):
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                         f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)")
+
     def _checkpoint(self) -> None:
         """Nothing to do: the server overwrites deleted rows when it vacuums."""
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from desktop.store.chips import blob_to_embedding, check_embedding, embedding_to_blob
 from desktop.store.checkin_log import CheckinLogMixin
+from desktop.store.chips import blob_to_embedding, check_embedding, embedding_to_blob
 from desktop.store.database import DAY_S, TimeLike, to_timestamp
 from desktop.store.people import PeopleMixin
 from desktop.store.postgres.database import PgConnection, PostgresDatabase, vector_text
