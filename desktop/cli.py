@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from desktop import __version__
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"facestyle {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument("--database", dest="top_database", metavar="PATH_OR_URL",
+                        help="the gallery for any command: a SQLite file or a postgresql:// "
+                        "URL (default: $FACESTYLE_DATABASE, else the app's file)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -58,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or [])])
+    if args.top_database:
+        os.environ["FACESTYLE_DATABASE"] = args.top_database  # every command reads it
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG)
     _say_fallbacks_on_stderr()

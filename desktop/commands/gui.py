@@ -13,12 +13,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tab", metavar="NAME", help="tab to show: checkin or style")
     p.add_argument("--size", metavar="WxH", default="1280x800",
                    help="window size for --screenshot (default 1280x800)")
+    from desktop.commands.gallery import add_database_option
+
+    add_database_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from desktop.errors import FacestyleError
 
+    if getattr(args, "db", None):
+        import os
+
+        os.environ["FACESTYLE_DATABASE"] = str(args.db)  # read where the gallery opens
     tab = args.tab.lower().replace("-", "") if args.tab else None
     if tab is not None:
         from desktop.ui.main_window import TABS

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFrame,
@@ -65,6 +65,23 @@ MAINTENANCE_MS = 3600 * 1000
 ENGINE_DELAY_MS = 500  # after start, so the first paint does not share the CPU
 RESULT_MAX_AGE_S = 1.0  # older results are not drawn (recognition paused or stopped)
 SETTINGS_KEY = "checkin/camera"
+DATABASE_KEY = "checkin/database"  # the shared gallery's URL, without a password
+
+
+class SharedGallerySignals(QObject):
+    """Carries a shared gallery's notices (``"people"``, ``"settings"``, ``"online"``,
+    ``"offline"``) from its listening thread to the UI thread."""
+
+    changed = Signal(str)
+
+
+def configured_gallery() -> str | None:
+    """The gallery this desk uses: ``FACESTYLE_DATABASE`` (or ``--database``, which sets
+    it), else the manager's Settings field, else None (the local file)."""
+    from desktop.store.location import from_environment
+
+    return from_environment() or (
+        str(ui_settings.read(ui_settings.app_settings(), DATABASE_KEY, "", str)) or None)
 
 
 def describe_problem(state: SourceState, had_frames: bool) -> tuple[str, str]:
@@ -110,7 +127,7 @@ class CheckinTab(QWidget):
         super().__init__(parent)
         self.setObjectName("checkinTab")
         self.engine_factory = engine_factory or default_engine_factory
-        self.gallery_path = gallery_path
+        self.gallery_path = gallery_path if gallery_path is not None else configured_gallery()
         self.source = None if source is None else str(source)
         self.gallery: Any = None
         self.gallery_error: BaseException | None = None
@@ -125,6 +142,8 @@ class CheckinTab(QWidget):
 
         self.session = LiveSession(self, capture_factory=capture_factory,
                                    loop_files=loop_files)
+        self.shared = SharedGallerySignals(self)  # from the listener thread to this one
+        self.shared.changed.connect(self._on_shared_change)
         self.gate = ManagerGate(lambda: self.gallery)
         self.opener = GalleryOpener(gallery_path, self)
         self.reembed = ReembedRunner(self)
@@ -321,6 +340,8 @@ class CheckinTab(QWidget):
 
     def _on_gallery(self, gallery: Any) -> None:
         self.gallery = gallery
+        if hasattr(gallery, "add_change_listener"):
+            gallery.add_change_listener(self.shared.changed.emit)
         self.gallery_error = None
         self.session.set_gallery(gallery)
         self.view.tau, self.view.margin = self.session.tau, self.session.margin
@@ -413,13 +434,32 @@ class CheckinTab(QWidget):
         self._update_notice()
         if self.gallery is not None:
             self.session.poll_gallery()
+            sync_status = getattr(self.gallery, "sync_status", None)
+            if callable(sync_status):
+                status = sync_status()
+                self._set_status("shared_gallery", status.describe(),
+                                 status.error or f"Shared gallery on {status.location}")
 
-    def _set_status(self, key: str, text: str) -> None:
+    def _on_shared_change(self, kind: str) -> None:
+        """Another desk changed the shared gallery, or the server came or went."""
+        if kind == "people":
+            self.session.poll_gallery()  # the local copy is updated: rebuild the matcher
+        elif kind == "settings" and self.gallery is not None:
+            self.session.set_gallery(self.gallery)  # tau, margin, cooldown
+            self.view.tau, self.view.margin = self.session.tau, self.session.margin
+        elif kind == "online":
+            self.refresh_today()
+        self._update_status()
+
+    def _set_status(self, key: str, text: str, tooltip: str | None = None) -> None:
         self.status_fields[key] = text
         window = self.window()
         setter = getattr(window, "set_status_field", None)
         if callable(setter) and window is not self:
             setter(key, text)
+            label = getattr(window, "_permanent", {}).get(key)
+            if label is not None and tooltip is not None:
+                label.setToolTip(tooltip)
 
     def _show_message(self, text: str, ms: int = 8000) -> None:
         window = self.window()

@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
 from desktop.errors import FacestyleError
 from desktop.face.types import DEFAULT_TAU
 from desktop.resources import default as default_setting
+from desktop.store.location import has_password, is_server_url
+from desktop.ui import settings as ui_settings
 from desktop.ui.checkin.context import ManagerContext
 from desktop.ui.checkin.page_common import page_layout
 from desktop.ui.checkin.pin import error_label, new_pin_problem
@@ -44,7 +46,58 @@ MARGIN_EXPLAINED = (
     "otherwise the face stays \"Unknown\". It guards against look-alikes. 0 turns it off.")
 
 
+DATABASE_EXPLAINED = (
+    "Several desks share one set of people and one check-in log on a PostgreSQL server. "
+    "The app uses it from its next start (<code>facestyle gallery migrate --to URL</code> "
+    "copies this desk's people there first). Put the password in ~/.pgpass (PGPASSFILE) or "
+    "PGPASSWORD, never here; TLS options go in the URL (<code>?sslmode=verify-full</code>). "
+    "FACESTYLE_DATABASE or <code>--database</code> override this field.")
+
 SPIN_WIDTH = 130
+
+
+def stored_database() -> str:
+    """The shared gallery's URL saved in the app's settings ("" for the local file)."""
+    from desktop.ui.checkin_tab import DATABASE_KEY
+
+    return str(ui_settings.read(ui_settings.app_settings(), DATABASE_KEY, "", str) or "")
+
+
+def database_problem(text: str) -> str | None:
+    """Why ``text`` cannot be saved as the shared gallery's address, or None."""
+    text = text.strip()
+    if not text:
+        return None
+    if not is_server_url(text):
+        return "The server must be a postgresql:// address (or empty for this computer)."
+    if has_password(text):
+        return ("Leave the password out of the address: put it in ~/.pgpass (PGPASSFILE) or "
+                "the PGPASSWORD environment variable. Nothing was saved.")
+    return None
+
+
+def store_database(text: str) -> bool:
+    """Save the address (empty: the local file); True when it changed."""
+    from desktop.ui.checkin_tab import DATABASE_KEY
+
+    text = text.strip()
+    if text == stored_database():
+        return False
+    settings = ui_settings.app_settings()
+    if text:
+        settings.setValue(DATABASE_KEY, text)
+    else:
+        settings.remove(DATABASE_KEY)
+    settings.sync()
+    return True
+
+
+def describe_gallery(gallery) -> str:
+    """Which gallery this desk uses now, in words."""
+    status = getattr(gallery, "sync_status", None)
+    if callable(status):
+        return f"the shared gallery on {gallery.location} ({status().describe()[16:]})"
+    return f"this computer's file {gallery.path}"
 
 
 def _spin(name: str, lo: float, hi: float, step: float, decimals: int,
@@ -118,6 +171,18 @@ class SettingsPage(QWidget):
         camrow.addWidget(self.camera_label, 1)
         camrow.addWidget(self.camera_button)
 
+        shared = QGroupBox("Shared gallery (several desks)")
+        sform = QFormLayout(shared)
+        self.database_now = QLabel(objectName="settingsDatabaseNow")
+        self.database_now.setWordWrap(True)
+        sform.addRow("Now", self.database_now)
+        self.database_edit = QLineEdit(objectName="settingsDatabase")
+        self.database_edit.setPlaceholderText("postgresql://USER@HOST:5432/DBNAME "
+                                              "(empty: this computer's own file)")
+        self.database_edit.setText(stored_database())
+        sform.addRow("Server", self.database_edit)
+        sform.addRow("", _note(DATABASE_EXPLAINED))
+
         pin = QGroupBox("Manager PIN")
         pinrow = QHBoxLayout(pin)
         pinrow.addWidget(QLabel("Only a salted hash of the PIN is stored."), 1)
@@ -136,7 +201,7 @@ class SettingsPage(QWidget):
         buttons.addWidget(self.defaults_button)
         buttons.addWidget(self.save_button)
 
-        for box in (recog, checkin, camera, pin):
+        for box in (recog, checkin, camera, shared, pin):
             layout.addWidget(box)
         layout.addStretch(1)
         layout.addLayout(buttons)
@@ -149,6 +214,7 @@ class SettingsPage(QWidget):
         self.cooldown_spin.setValue(float(g.get_setting("cooldown_hours")))
         self.retention_spin.setValue(int(g.get_setting("retention_days") or 0))
         self.camera_label.setText(f"Now: {self.ctx.session.source_description}")
+        self.database_now.setText(describe_gallery(g))
         self._update_equivalent()
 
     def _update_equivalent(self) -> None:
@@ -162,14 +228,21 @@ class SettingsPage(QWidget):
                 "retention_days": int(self.retention_spin.value())}
 
     def save(self) -> dict[str, float]:
-        """Store the settings in the gallery; returns those that changed."""
+        """Store the settings in the gallery (and the shared gallery's address in the
+        app's settings file); returns the gallery settings that changed."""
+        problem = database_problem(self.database_edit.text())
+        if problem is not None:
+            self.status.setText(problem)
+            return {}
         g = self.ctx.gallery
         changed = {}
         for key, value in self.values().items():
             if g.get_setting(key) != value:
                 g.set_setting(key, value)
                 changed[key] = value
-        self.status.setText("Saved." if changed else "Nothing changed.")
+        moved = store_database(self.database_edit.text())
+        self.status.setText("Saved. The new gallery is used from the next start."
+                            if moved else "Saved." if changed else "Nothing changed.")
         if changed:
             self.ctx.settings_changed.emit(changed)
         return changed

@@ -27,6 +27,7 @@ from desktop.store import (
     restore_backup,
 )
 from desktop.store.backups import move_aside
+from desktop.store.location import is_server_url
 from desktop.store.reembed import ReembedReport, reembed_gallery
 from desktop.ui.error_dialog import show_error
 from desktop.ui.qthreading import Worker
@@ -94,7 +95,9 @@ class GalleryOpener(QObject):
 
     def __init__(self, path: str | Path | None, parent_widget: QWidget) -> None:
         super().__init__(parent_widget)
-        self.path = Path(path) if path is not None else None
+        # a SQLite file, or a postgresql:// URL (a desk of a shared gallery)
+        self.path: str | Path | None = (path if path is None or is_server_url(path)
+                                        else Path(path))
         self.parent_widget = parent_widget
         self.dialog: GalleryProblemDialog | None = None
         self.restored_from: Path | None = None
@@ -102,7 +105,7 @@ class GalleryOpener(QObject):
 
     def start(self) -> None:
         path = self.path
-        self._worker = Worker(lambda: open_gallery(path))
+        self._worker = Worker(lambda: open_gallery(path, live=True))
         self._worker.result.connect(self.opened)
         self._worker.error.connect(self._on_error)
         self._worker.start()
