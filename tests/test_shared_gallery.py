@@ -286,3 +286,25 @@ def test_server_stopped_during_live_checkins(pg_server, pg_url, tmp_path):
     rows = server_rows(pg_url, "SELECT uid, count(*) FROM checkins GROUP BY uid")
     assert sorted(str(u) for u, _ in rows) == sorted(result["recorded"])
     assert all(n == 1 for _, n in rows)
+
+
+def test_in_memory_copy_is_patched_person_by_person(pg_url, tmp_path):
+    with SharedGallery(pg_url, replica_path=tmp_path / "a.sqlite3", listen=False) as a, \
+            SharedGallery(pg_url, replica_path=tmp_path / "b.sqlite3", listen=False) as b:
+        ids = [a.enrol(f"P{i}", [tpl(i), tpl(i, 1)]).id for i in range(4)]
+        b.sync()
+        held = b.embeddings("fake-v1")
+        assert b.embeddings("fake-v1") is held  # no reload while nothing changed
+        a.delete_person(ids[1], keep_history=False)
+        a.rename_person(ids[2], "P2 renamed")
+        a.add_templates(ids[3], [tpl(3, 2)])
+        a.enrol("Other encoder", [NewTemplate(chip_for(9), ENGINE.expected(chip_for(9)), "v2")])
+        assert b.sync()
+        patched = b.embeddings("fake-v1")
+        fresh = b.replica.embeddings("fake-v1")
+        assert patched is not held and patched.revision == fresh.revision
+        order = np.lexsort((patched.template_ids, patched.person_ids))
+        np.testing.assert_array_equal(patched.template_ids[order], fresh.template_ids)
+        np.testing.assert_array_equal(patched.person_ids[order], fresh.person_ids)
+        np.testing.assert_array_equal(patched.embeddings[order], fresh.embeddings)
+        assert patched.names == fresh.names and patched.names[ids[2]] == "P2 renamed"

@@ -411,7 +411,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from desktop.store.postgres.server import LocalServer
 
     folder = (args.folder or user_dirs().data / "postgres").expanduser()
-    server = LocalServer(folder, port=args.port)
+    server = LocalServer(folder, port=args.port, fsync=True)
     if server.running:
         raise FacestyleError(f"Port {args.port} is already in use.",
                              "Choose another with --port, or use the server already there.")

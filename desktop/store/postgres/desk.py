@@ -39,7 +39,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from desktop.resources import default as default_setting
+from desktop.store.chips import blobs_to_matrix
 from desktop.store.database import TimeLike, to_timestamp
 from desktop.store.errors import PersonNotFoundError, StoreError
 from desktop.store.people import PeopleMixin
@@ -125,6 +128,8 @@ class SharedGallery(PostgresGallery):
         self._callbacks: list[Callable[[str], None]] = []
         self._settings_cache: dict[str, Any] = {}
         self._log_cache: dict[tuple, list[CheckIn]] = {}
+        self._arrays: dict[str, GalleryEmbeddings] = {}  # per encoder, at a local revision
+        self._arrays_lock = threading.Lock()
         self._known_last: dict[int, float] = {}
         self._stop = threading.Event()
         self._listener: threading.Thread | None = None
@@ -249,6 +254,7 @@ class SharedGallery(PostgresGallery):
                                              "templates WHERE person_id = ANY(?)",
                                              (ids,)).fetchall()
             self._replica.apply(current, changed, people, templates)
+            self._patch_arrays(local, current, changed, people, templates)
             self._replica.set_state("gallery_id", gallery_id)
         log.debug("local copy at revision %d (%s)", current,
                   "full" if changed is None else f"{len(changed)} people")
@@ -269,8 +275,46 @@ class SharedGallery(PostgresGallery):
         return self._replica.revision()
 
     def embeddings(self, model_id: str) -> GalleryEmbeddings:
-        """This encoder's templates from the local copy (works offline)."""
-        return self._replica.embeddings(model_id)
+        """This encoder's templates from the local copy (works offline). Kept in memory
+        and patched person by person as changes arrive, so a change costs in proportion
+        to what changed plus one pass over the arrays, not a reload of every template."""
+        revision = self._replica.revision()
+        with self._arrays_lock:
+            held = self._arrays.get(model_id)
+            if held is not None and held.revision == revision:
+                return held
+        fresh = self._replica.embeddings(model_id)
+        with self._arrays_lock:
+            self._arrays[model_id] = fresh
+        return fresh
+
+    def _patch_arrays(self, before: int, revision: int, changed: set[int] | None,
+                      people: list[tuple], templates: list[tuple]) -> None:
+        """Apply one sync to the in-memory arrays (see :meth:`embeddings`); arrays that
+        were not at ``before`` are dropped and reloaded from the file when next asked."""
+        with self._arrays_lock:
+            if changed is None:
+                self._arrays.clear()
+                return
+            names = {int(pid): str(name) for pid, name, _ in people}
+            gone = np.fromiter(changed, dtype=np.int64)
+            for model_id, held in list(self._arrays.items()):
+                if held.revision != before:
+                    del self._arrays[model_id]
+                    continue
+                keep = ~np.isin(held.person_ids, gone)
+                rows = sorted((int(p), int(t), e) for t, p, m, e in templates if m == model_id)
+                added = blobs_to_matrix([bytes(e) for _, _, e in rows])
+                kept_names = {k: v for k, v in held.names.items() if k not in changed}
+                kept_names.update({p: names[p] for p, _, _ in rows})
+                self._arrays[model_id] = GalleryEmbeddings(
+                    model_id=model_id,
+                    embeddings=np.concatenate([held.embeddings[keep], added]),
+                    person_ids=np.concatenate([held.person_ids[keep],
+                                               np.array([r[0] for r in rows], np.int64)]),
+                    template_ids=np.concatenate([held.template_ids[keep],
+                                                 np.array([r[1] for r in rows], np.int64)]),
+                    names=kept_names, revision=revision)
 
     def nearest_people(self, model_id: str, query: Any, k: int = 3) -> list[Any]:
         """Nearest people from the local copy (exact, in memory; works offline)."""

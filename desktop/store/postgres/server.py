@@ -65,8 +65,10 @@ class LocalServer:
     again brings it back on the same port with the same data.
     """
 
-    def __init__(self, folder: str | os.PathLike[str], port: int | None = None) -> None:
+    def __init__(self, folder: str | os.PathLike[str], port: int | None = None, *,
+                 fsync: bool = False) -> None:
         self.folder = Path(folder).absolute()
+        self.fsync = fsync  # off: faster tests, but a power cut may lose recent commits
         self.port = int(port) if port else free_port()
         self.bin = find_binaries()
         self._as_user: dict[str, Any] = {}
@@ -107,7 +109,8 @@ class LocalServer:
                       "-E", "UTF8", "--no-sync", "--locale=C")
         self._run(self.bin / "pg_ctl", "-D", self.data, "-w", "-t", "30",
                   "-l", self.home / "server.log",
-                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.home} -c fsync=off "
+                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.home} "
+                  f"-c fsync={'on' if self.fsync else 'off'} "
                   "-c max_connections=200", "start")
         if fresh:
             self._run(self.bin / "createdb", "-h", "127.0.0.1", "-p", self.port, "-U",
