@@ -405,6 +405,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
     import time
 
     from desktop.paths import user_dirs
@@ -415,6 +416,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if server.running:
         raise FacestyleError(f"Port {args.port} is already in use.",
                              "Choose another with --port, or use the server already there.")
+    def stop_on(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C, and a plain kill, stop the server too (a background job ignores SIGINT)
+    signal.signal(signal.SIGTERM, stop_on)
+    signal.signal(signal.SIGINT, stop_on)
     server.start()
     print(f"PostgreSQL is running (data in {server.data}).\n"
           f"Give each desk: FACESTYLE_DATABASE={server.url}\nStop it with Ctrl-C.",
