@@ -99,7 +99,7 @@ def latency(desk, where: str, runs: int, poll_s: float | None) -> list[float]:
         query = vector(seed)
         done = {}
 
-        def watch() -> None:
+        def watch(query: np.ndarray = query, name: str = name, done: dict = done) -> None:
             seen = state["matcher"].revision
             while "t" not in done:
                 if poll_s is not None:  # the app's status timer: poll the revision

@@ -20,7 +20,7 @@ from store_fakes import FakeEngine, chip_for
 from desktop import cli
 from desktop.store import Gallery, NewTemplate, open_gallery
 from desktop.store.location import describe, has_password, redact, resolve
-from desktop.store.migrate import copy_gallery, count
+from desktop.store.migrate import count
 from desktop.store.postgres import PostgresGallery, SharedGallery
 from desktop.store.postgres.database import GalleryOfflineError
 

@@ -7,7 +7,7 @@ import csv
 import io
 import threading
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import numpy as np
 import pytest

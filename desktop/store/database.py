@@ -68,7 +68,26 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return code in _BUSY or "locked" in str(exc)
 
 
-class Database:
+class StoreConnection:
+    """What both backends' connection layers share (SQLite's :class:`Database`, and
+    :class:`desktop.store.postgres.database.PostgresDatabase`)."""
+
+    def close(self) -> None:  # pragma: no cover - each backend closes its own
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _insert_id(conn: Any, sql: str, args: Any) -> int:
+        """Run one ``INSERT`` and return the new row's id."""
+        return int(conn.execute(sql + " RETURNING id", args).fetchall()[0][0])
+
+
+class Database(StoreConnection):
     """One SQLite connection behind a re-entrant lock; see :class:`Gallery` for arguments."""
 
     def __init__(self, path: str | Path | None = None, *, create: bool = True,
@@ -221,12 +240,6 @@ class Database:
                     self._conn.close()
                 self._conn = None
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @property
     def closed(self) -> bool:
         return self._conn is None
@@ -306,11 +319,6 @@ class Database:
     def _ci_order(column: str) -> str:
         """``column`` as an ORDER BY term that ignores (ASCII) case."""
         return f"{column} COLLATE NOCASE"
-
-    @staticmethod
-    def _insert_id(conn: Any, sql: str, args: Any) -> int:
-        """Run one ``INSERT`` and return the new row's id."""
-        return int(conn.execute(sql + " RETURNING id", args).fetchall()[0][0])
 
     def _after_bulk_copy(self, conn: Any) -> None:
         """After rows were inserted with their ids (nothing to do: SQLite's next id is

@@ -16,8 +16,9 @@ import contextlib
 import functools
 import logging
 from collections.abc import Iterator
-from typing import Any, Self
+from typing import Any
 
+from desktop.store.database import StoreConnection
 from desktop.store.errors import (
     BackupError,
     BackupInfo,
@@ -81,7 +82,7 @@ def offline_error(url: str, exc: BaseException) -> GalleryOfflineError:
         "user name and password (in the URL, ~/.pgpass or PGPASSWORD).")
 
 
-class PostgresDatabase:
+class PostgresDatabase(StoreConnection):
     """A pool of connections to one server; see :class:`PostgresGallery` for arguments."""
 
     def __init__(self, url: str, *, pool_size: int = 4, connect_timeout_s: float = 5.0,
@@ -220,12 +221,6 @@ class PostgresDatabase:
             with contextlib.suppress(Exception):
                 pool.close(timeout=2.0)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @property
     def closed(self) -> bool:
         return self._closed
@@ -285,10 +280,6 @@ class PostgresDatabase:
     @staticmethod
     def _ci_order(column: str) -> str:
         return f"lower({column})"
-
-    @staticmethod
-    def _insert_id(conn: PgConnection, sql: str, args: Any) -> int:
-        return int(conn.execute(sql + " RETURNING id", args).fetchone()[0])
 
     def _after_bulk_copy(self, conn: PgConnection) -> None:
         """Move the id sequences past rows inserted with their ids (a migration)."""
