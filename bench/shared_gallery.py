@@ -13,8 +13,10 @@ prints, beside the SQLite file's figures:
   cooldown test) from 1 thread and from 4 threads of one desk;
 * **gallery reload**: building the matcher for 10,000 and 100,000 templates (2 per
   person): from the SQLite file, straight from the server (``PostgresGallery``), and at a
-  desk (``SharedGallery``: a full copy of the server into the local file the first time,
-  then the matcher from the local file; and the incremental update after one enrolment).
+  desk (``SharedGallery``: a full copy of the server into the local file the first time;
+  the matcher from that file, then from the arrays it keeps in memory; and the update
+  after one enrolment at another desk: that person copied, the arrays patched, the
+  matcher rebuilt).
 
 Usage::
 
@@ -192,7 +194,10 @@ def reload_rows(size: int, folder: Path, server: LocalServer) -> list[tuple[str,
     desk = SharedGallery(url, replica_path=folder / f"desk-{size}.sqlite3", listen=False,
                          maintenance=False)
     rows.append(("desk: first full copy", time.perf_counter() - t0))
-    rows.append(("desk: matcher (local copy)", timed(lambda: desk.matcher(MODEL))))
+    t0 = time.perf_counter()
+    desk.matcher(MODEL)
+    rows.append(("desk: matcher, first (reads the local file)", time.perf_counter() - t0))
+    rows.append(("desk: matcher again (arrays in memory)", timed(lambda: desk.matcher(MODEL))))
     with PostgresGallery(url, maintenance=False) as other:
         other.enrol("Newcomer", [NewTemplate(CHIP, vector(1), MODEL)] * 2)
     t0 = time.perf_counter()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -115,25 +116,38 @@ class PostgresDatabase(StoreConnection):
 
     def _open(self) -> None:
         """Connect, migrate the schema, set up pgvector, and open the pool."""
-        pg, psycopg_pool = import_psycopg()
-        pool = None
         try:
             with self._connect() as conn:
                 self._migrate(conn)
                 self.has_vector = self._ensure_vector(conn)
-            pool = psycopg_pool.ConnectionPool(
-                self.url, min_size=1, max_size=self._pool_size, kwargs=self._conn_kwargs,
-                timeout=self.connect_timeout_s, check=psycopg_pool.ConnectionPool.check_connection,
-                open=False, name="facestyle")
-            pool.open(wait=True, timeout=self.connect_timeout_s)
-        except pg.OperationalError as exc:
-            if pool is not None:
-                with contextlib.suppress(Exception):
-                    pool.close(timeout=1.0)
+        except self._psycopg.OperationalError as exc:
             raise offline_error(self.url, exc) from exc
-        self._pool = pool
+        self._pool = self._new_pool()
         if self.has_vector:
             self._fill_vectors()
+
+    def _new_pool(self) -> Any:
+        """An open pool (its first connection made), or GalleryOfflineError."""
+        pg, psycopg_pool = import_psycopg()
+        pool = psycopg_pool.ConnectionPool(
+            self.url, min_size=1, max_size=self._pool_size, kwargs=self._conn_kwargs,
+            timeout=self.connect_timeout_s, check=psycopg_pool.ConnectionPool.check_connection,
+            open=False, name="facestyle")
+        try:
+            pool.open(wait=True, timeout=self.connect_timeout_s)
+        except pg.OperationalError as exc:
+            with contextlib.suppress(Exception):
+                pool.close(timeout=1.0)
+            raise offline_error(self.url, exc) from exc
+        return pool
+
+    def _renew_pool(self) -> None:
+        """Replace the pool by a fresh one (after the server came back: the old pool's
+        connections are dead and its reconnection attempts may be backing off)."""
+        fresh = self._new_pool()
+        old, self._pool = self._pool, fresh
+        if old is not None:
+            threading.Thread(target=lambda: old.close(timeout=5.0), daemon=True).start()
 
     def _connect(self, **kwargs: Any) -> Any:
         """One new connection outside the pool (migrations, LISTEN)."""

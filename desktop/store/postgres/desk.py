@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 _MISSING: Any = object()
 #: Longest pause between two reconnection attempts, in seconds.
-RECONNECT_MAX_S = 2.0
+RECONNECT_MAX_S = 1.0
 #: How often the listening connection is checked while nothing happens, in seconds.
 PING_S = 5.0
 FLUSH_BATCH = 500
@@ -511,6 +511,8 @@ class SharedGallery(PostgresGallery):
             self._open()  # a desk that started offline
         with self._connect(autocommit=True) as conn:
             conn.execute(f"LISTEN {schema.CHANNEL}")
+            if not self._online:
+                self._renew_pool()
             self._came_online()
             self._settings_cache.clear()
             self._sync_quietly()
@@ -522,6 +524,7 @@ class SharedGallery(PostgresGallery):
                     return
                 if not self._online:  # a request saw the server fail: check it ourselves
                     conn.execute("SELECT 1")
+                    self._renew_pool()
                     self._came_online()
                 if "people" in kinds:
                     self._sync_quietly()
