@@ -11,7 +11,7 @@ from checkin_fakes import CheckinEngine, enrol_fake, walking, write_clip
 from test_checkin_manager import open_manager, still_camera
 
 from desktop.store.postgres import PostgresGallery
-from desktop.ui.checkin_tab import configured_gallery
+from desktop.ui.checkin.shared_gallery import configured_gallery
 
 pytest_plugins = ["conftest_checkin", "postgres_server"]
 

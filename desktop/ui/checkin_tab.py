@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFrame,
@@ -52,6 +52,7 @@ from desktop.ui.checkin.live import (
     engine_device,
 )
 from desktop.ui.checkin.pin import ManagerGate
+from desktop.ui.checkin.shared_gallery import SharedGallerySignals, configured_gallery
 from desktop.ui.checkin.side_panel import TodayPanel
 from desktop.ui.checkin.startup import GalleryOpener, ReembedRunner
 from desktop.ui.checkin.video_view import VideoView
@@ -65,23 +66,6 @@ MAINTENANCE_MS = 3600 * 1000
 ENGINE_DELAY_MS = 500  # after start, so the first paint does not share the CPU
 RESULT_MAX_AGE_S = 1.0  # older results are not drawn (recognition paused or stopped)
 SETTINGS_KEY = "checkin/camera"
-DATABASE_KEY = "checkin/database"  # the shared gallery's URL, without a password
-
-
-class SharedGallerySignals(QObject):
-    """Carries a shared gallery's notices (``"people"``, ``"settings"``, ``"online"``,
-    ``"offline"``) from its listening thread to the UI thread."""
-
-    changed = Signal(str)
-
-
-def configured_gallery() -> str | None:
-    """The gallery this desk uses: ``FACESTYLE_DATABASE`` (or ``--database``, which sets
-    it), else the manager's Settings field, else None (the local file)."""
-    from desktop.store.location import from_environment
-
-    return from_environment() or (
-        str(ui_settings.read(ui_settings.app_settings(), DATABASE_KEY, "", str)) or None)
 
 
 def describe_problem(state: SourceState, had_frames: bool) -> tuple[str, str]:

@@ -28,11 +28,15 @@ from PySide6.QtWidgets import (
 from desktop.errors import FacestyleError
 from desktop.face.types import DEFAULT_TAU
 from desktop.resources import default as default_setting
-from desktop.store.location import has_password, is_server_url
-from desktop.ui import settings as ui_settings
 from desktop.ui.checkin.context import ManagerContext
 from desktop.ui.checkin.page_common import page_layout
 from desktop.ui.checkin.pin import error_label, new_pin_problem
+from desktop.ui.checkin.shared_gallery import (
+    database_problem,
+    describe_gallery,
+    store_database,
+    stored_database,
+)
 from desktop.ui.qthreading import Worker
 
 TAU_EXPLAINED = (
@@ -56,48 +60,6 @@ DATABASE_EXPLAINED = (
 SPIN_WIDTH = 130
 
 
-def stored_database() -> str:
-    """The shared gallery's URL saved in the app's settings ("" for the local file)."""
-    from desktop.ui.checkin_tab import DATABASE_KEY
-
-    return str(ui_settings.read(ui_settings.app_settings(), DATABASE_KEY, "", str) or "")
-
-
-def database_problem(text: str) -> str | None:
-    """Why ``text`` cannot be saved as the shared gallery's address, or None."""
-    text = text.strip()
-    if not text:
-        return None
-    if not is_server_url(text):
-        return "The server must be a postgresql:// address (or empty for this computer)."
-    if has_password(text):
-        return ("Leave the password out of the address: put it in ~/.pgpass (PGPASSFILE) or "
-                "the PGPASSWORD environment variable. Nothing was saved.")
-    return None
-
-
-def store_database(text: str) -> bool:
-    """Save the address (empty: the local file); True when it changed."""
-    from desktop.ui.checkin_tab import DATABASE_KEY
-
-    text = text.strip()
-    if text == stored_database():
-        return False
-    settings = ui_settings.app_settings()
-    if text:
-        settings.setValue(DATABASE_KEY, text)
-    else:
-        settings.remove(DATABASE_KEY)
-    settings.sync()
-    return True
-
-
-def describe_gallery(gallery) -> str:
-    """Which gallery this desk uses now, in words."""
-    status = getattr(gallery, "sync_status", None)
-    if callable(status):
-        return f"the shared gallery on {gallery.location} ({status().describe()[16:]})"
-    return f"this computer's file {gallery.path}"
 
 
 def _spin(name: str, lo: float, hi: float, step: float, decimals: int,
