@@ -82,3 +82,17 @@ def test_settings_field_stores_the_server_without_a_password(make_tab, qtbot, ga
     page.database_edit.setText("")
     page.save()
     assert configured_gallery() is None
+
+
+def test_a_desk_never_re_embeds_a_shared_gallery_on_its_own(make_tab, qtbot, pg_url):
+    """Another desk may have switched encoders on purpose; re-embedding here would switch
+    every desk back."""
+    with PostgresGallery(pg_url) as other_desk:
+        enrol_fake(other_desk, "ann", "Ann Lee", model_id="another-encoder")
+    tab = make_tab(gallery_path=pg_url, source="0",
+                   capture_factory=still_camera(walking("bob", 5)))
+    qtbot.waitUntil(lambda: tab.gallery is not None and tab.session.engine is not None,
+                    timeout=15_000)
+    qtbot.waitUntil(lambda: "another desk's encoder" in tab.view.notice, timeout=10_000)
+    assert tab.gallery.model_counts() == {"another-encoder": 1}  # left as it was
+    assert tab.session.engine.model_id != "another-encoder"

@@ -123,6 +123,7 @@ class CheckinTab(QWidget):
         self._had_frames = False
         self._shown: tuple[Any, Any] = (None, None)
         self._reembedding = False
+        self._foreign_templates = 0  # shared gallery: templates of another desk's encoder
 
         self.session = LiveSession(self, capture_factory=capture_factory,
                                    loop_files=loop_files)
@@ -350,7 +351,16 @@ class CheckinTab(QWidget):
         except FacestyleError as exc:
             log.warning("cannot count stale templates: %s", exc)
             return
+        self._foreign_templates = 0
         if not stale:
+            return
+        if getattr(gallery, "shared", False):
+            # Another desk may have switched encoders on purpose: re-embedding here would
+            # switch every desk back. Say so, and leave the choice to the manager.
+            self._foreign_templates = stale
+            log.warning("%d templates of the shared gallery come from another encoder than "
+                        "this desk's (%s); not re-embedding them here", stale, engine.model_id)
+            self._update_notice()
             return
         self._reembedding = True
         self.session.pause()
@@ -374,6 +384,9 @@ class CheckinTab(QWidget):
             text = "Updating the gallery for the new encoder…"
         elif s.paused:
             text = f"Recognition paused while {s.pause_reason}"
+        elif self._foreign_templates:
+            text = (f"{self._foreign_templates} face templates come from another desk's "
+                    "encoder and are not matched here: Manage… → Model")
         elif self.gallery is None and self.gallery_error is not None:
             text = "No gallery: faces are shown without names"
         elif self.gallery is not None and s.people == 0 and s.pipeline is not None:

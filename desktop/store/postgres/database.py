@@ -86,6 +86,9 @@ def offline_error(url: str, exc: BaseException) -> GalleryOfflineError:
 class PostgresDatabase(StoreConnection):
     """A pool of connections to one server; see :class:`PostgresGallery` for arguments."""
 
+    #: Several desks use this gallery (the app never re-embeds it on its own).
+    shared = True
+
     def __init__(self, url: str, *, pool_size: int = 4, connect_timeout_s: float = 5.0,
                  statement_timeout_s: float = 30.0, application_name: str = "facestyle"
                  ) -> None:
