@@ -74,7 +74,8 @@ class LocalServer:
         self._as_user: dict[str, Any] = {}
         self.home = self.folder  # data, log and socket; owned by the server's user
         if hasattr(os, "geteuid") and os.geteuid() == 0:
-            self._as_user = {"user": "nobody", "group": "nogroup", "extra_groups": []}
+            uid, gid = _nobody()
+            self._as_user = {"user": uid, "group": gid, "extra_groups": []}
             # ``folder``'s parents may be closed to nobody (0700 temp folders): keep the
             # server's files in /tmp, named after ``folder`` so a restart finds them
             digest = hashlib.sha256(str(self.folder).encode()).hexdigest()[:16]
@@ -102,7 +103,7 @@ class LocalServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.home.mkdir(mode=0o700, exist_ok=True)
         if self._as_user:
-            os.chown(self.home, *_ids("nobody", "nogroup"))
+            os.chown(self.home, self._as_user["user"], self._as_user["group"])
         fresh = not (self.data / "PG_VERSION").exists()
         if fresh:
             self._run(self.bin / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust",
@@ -148,8 +149,10 @@ class LocalServer:
         self.stop()
 
 
-def _ids(user: str, group: str) -> tuple[int, int]:
-    import grp
+def _nobody() -> tuple[int, int]:
+    """uid and primary gid of ``nobody`` (its group is ``nogroup`` on Debian, ``nobody``
+    elsewhere)."""
     import pwd
 
-    return pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
+    entry = pwd.getpwnam("nobody")
+    return entry.pw_uid, entry.pw_gid
