@@ -71,6 +71,63 @@ def test_multiscale_runs_coarse_to_fine_with_the_same_total():
     assert reports[0].image.shape == (96, 128, 3) and reports[-1].image.shape == (192, 256, 3)
 
 
+def test_coarse_to_fine_is_the_default_and_reports_every_scale():
+    assert StyleSettings().multiscale
+    s = small(size=512, iterations=6, multiscale=True)
+    plan = plan_job((384, 512, 3), s)
+    assert plan.scales == [(96, 128), (192, 256), (384, 512)]
+    assert plan.iterations == [2, 2, 2]
+    reports = list(stylize(make_content(96, 128), [make_style()], small(
+        size=256, iterations=4)))
+    assert reports[0].scales == [(96, 128, 2), (192, 256, 2)]
+    assert [r.size for r in reports] == [(96, 128)] * 2 + [(192, 256)] * 2
+    assert [r.scale_iteration for r in reports] == [1, 2, 1, 2]
+
+
+def test_coarse_scales_measure_j_in_the_output_sizes_units():
+    """The content term sums over the content layer's positions, which a coarser scale has
+    a quarter of per halving, while the style terms are per position: so at a coarse scale
+    alpha is multiplied by the ratio of positions, and J keeps its balance and its units."""
+    from desktop.style.vgg import layer_shape, preprocess
+
+    settings = small(size=256, iterations=2, multiscale=True, beta=0.0)
+    content = make_content(96, 128)
+    plan = plan_job(content.shape, settings)
+    net = optimize.get_network(plan.last_layer, settings.pooling, plan.precision)
+    coarse = optimize.Problem(net, plan.precision, settings, plan, content, [make_style()],
+                              96, 128)
+    fine = optimize.Problem(net, plan.precision, settings, plan, content, [make_style()],
+                            192, 256)
+    _, fh, fw = layer_shape("relu4_2", 192, 256)
+    _, ch, cw = layer_shape("relu4_2", 96, 128)
+    assert coarse.content_scale == pytest.approx(fh * fw / (ch * cw)) and ch * cw > 0
+    assert fine.content_scale == 1.0
+    g = preprocess(make_style(96, 128)).requires_grad_(True)
+    terms, _ = coarse.evaluate(g)
+    from desktop.style.precision import features
+
+    with torch.no_grad():
+        a = features(net, g.detach(), ["relu4_2"], plan.precision)["relu4_2"].float()
+        c = features(net, preprocess(content), ["relu4_2"], plan.precision)["relu4_2"].float()
+    plain = 0.5 * float(((a - c) ** 2).sum())
+    assert terms["content"] == pytest.approx(coarse.content_scale * plain, rel=1e-4)
+
+
+def test_remaining_work_weighs_coarse_iterations_by_their_pixels():
+    from desktop.style.settings import IterationReport
+
+    image = np.zeros((96, 128, 3), np.uint8)
+    report = IterationReport(iteration=3, total_iterations=30, image=image, content=0,
+                             style=0, tv=0, total=0, seconds=0.1, scale_index=0,
+                             scales=[(96, 128, 10), (192, 256, 10), (384, 512, 10)],
+                             scale_iteration=3)
+    assert report.remaining_work() == pytest.approx(7 + 10 * 4 + 10 * 16)
+    fine = IterationReport(iteration=25, total_iterations=30, image=image, content=0,
+                           style=0, tv=0, total=0, seconds=0.1, scale_index=2,
+                           scales=report.scales, scale_iteration=5)
+    assert fine.size == (384, 512) and fine.remaining_work() == pytest.approx(5)
+
+
 def test_preserve_colors_keeps_the_contents_chroma():
     content = make_content()
     r = list(stylize(content, [make_style()], small(preserve_colors=True, iterations=3)))[-1]

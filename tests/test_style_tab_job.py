@@ -269,3 +269,22 @@ def test_the_tab_paints_the_same_G_as_the_library_and_cli(qtbot, tab, tmp_path):
         torch.set_num_threads(before)
     with Image.open(tmp_path / "cli.png") as img:
         assert np.array_equal(np.asarray(img.convert("RGB")), tab.job.last.image)
+
+
+def test_coarse_to_fine_job_marks_each_scale_on_the_plot_and_under_g(qtbot, tab):
+    load_pair(tab)
+    make_tiny(tab, iterations=4, size=256, multiscale=True)
+    captions: list[str] = []
+    tab.job.report.connect(lambda r: captions.append(tab.live.canvas.caption))
+    with qtbot.waitSignal(tab.job.ended, timeout=JOB_TIMEOUT_MS):
+        tab.start()
+    tab.live.plot.flush()
+    assert tab.live.plot.scale_marks() == [(1.0, "128 px"), (3.0, "256 px")]
+    assert tab.live.plot.point_count("total") == 4
+    assert "256×192 px · scale 2 of 2" in captions[-1]
+    assert tab.job.last.size == (192, 256)
+    # a single-scale job draws no scale line
+    make_tiny(tab, iterations=2, size=64, multiscale=False)
+    with qtbot.waitSignal(tab.job.ended, timeout=JOB_TIMEOUT_MS):
+        tab.start()
+    assert tab.live.plot.scale_marks() == []

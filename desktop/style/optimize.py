@@ -272,8 +272,16 @@ class Problem:
                 targets[name] = style_gram_target(style_feats, name, plan.style_blend,
                                                   n_h * n_w)
             del style_feats
+        # J in the final size's units at every scale: the content term sums over the
+        # content layer's positions, which a coarser scale has fewer of, while the style
+        # terms are normalised per position; so the content term is scaled up by the
+        # ratio of positions, keeping the balance alpha : beta of the final image.
+        _, final_h, final_w = layer_shape(settings.content_layer, plan.height, plan.width)
+        _, here_h, here_w = layer_shape(settings.content_layer, height, width)
+        self.content_scale = (final_h * final_w) / float(here_h * here_w)
         self.objective: Objective = build_objective(
-            settings.alpha, settings.beta, settings.content_layer, content_target,
+            settings.alpha * self.content_scale, settings.beta, settings.content_layer,
+            content_target,
             settings.style_layers, targets, settings.tv_weight).to(device)
         #: the backward passes' work buffers, reused by every evaluation at this scale
         self.scratch = Scratch()
@@ -356,6 +364,7 @@ def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettin
     loss_content, loss_styles = _images_for_loss(content, styles, settings.preserve_colors)
 
     iteration = 0
+    scales_table = [(h, w, n) for (h, w), n in zip(plan.scales, plan.iterations, strict=True)]
     x: torch.Tensor | None = None
     for scale_index, ((height, width), n_iter) in enumerate(
             zip(plan.scales, plan.iterations, strict=True)):
@@ -374,7 +383,7 @@ def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettin
             else None
         losses, grad = problem.evaluate(x)
         stepper = Stepper(settings, x)
-        for _ in range(n_iter):
+        for scale_iteration in range(1, n_iter + 1):
             if cancel is not None:
                 cancel.checkpoint()
             start = time.perf_counter()
@@ -397,7 +406,8 @@ def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettin
                 total=losses["total"], seconds=time.perf_counter() - start,
                 device=device_name, precision=precision.name, scale_index=scale_index,
                 notices=list(plan.notices), evaluations=evaluations,
-                threads=torch.get_num_threads())
+                threads=torch.get_num_threads(), scales=scales_table,
+                scale_iteration=scale_iteration)
         del stepper, problem, grad  # free this scale's targets and history before the next
 
 

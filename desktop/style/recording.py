@@ -36,6 +36,8 @@ class LossRow:
     tv: float
     total: float
     seconds: float
+    scale_index: int = 0  # coarse-to-fine scale (J is measured on G at that scale's size)
+    size: tuple[int, int] = (0, 0)  # G's (height, width) at that scale
 
     def losses(self) -> dict[str, float]:
         return {"content": self.content, "style": self.style, "tv": self.tv,
@@ -79,11 +81,13 @@ class Recorder:
             self.rows.append(row)
 
     def seconds_per_iteration(self, window: int = 10) -> float | None:
-        """Mean own time of the last ``window`` iterations (None before the first)."""
+        """Mean own time of the last ``window`` iterations of the current scale (None
+        before the first)."""
         with self._lock:
             recent = self.rows[-window:]
         if not recent:
             return None
+        recent = [r for r in recent if r.scale_index == recent[-1].scale_index]
         return sum(r.seconds for r in recent) / len(recent)
 
 
@@ -100,7 +104,7 @@ def recorded(
     """
     for step, report in enumerate(reports, start=1):
         recorder.add(LossRow(step, report.iteration, report.content, report.style, report.tv,
-                             report.total, report.seconds))
+                             report.total, report.seconds, report.scale_index, report.size))
         recorder.last = report
         if autosave is not None and autosave.every > 0 and step % autosave.every == 0:
             path = autosave.path(step)

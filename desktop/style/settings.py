@@ -48,7 +48,9 @@ class StyleSettings:
     seed: int = 0
     preserve_colors: bool = False
     pooling: Literal["max", "avg"] = "max"
-    multiscale: bool = False  # coarse-to-fine
+    #: coarse to fine: optimise at 1/4 and 1/2 of the size first (each halving >= 128 px),
+    #: upsampling G between scales; ``iterations`` are shared equally between the scales
+    multiscale: bool = True
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto | fp32 | bf16
 
@@ -80,6 +82,10 @@ class IterationReport:
     device: str = ""
     precision: str = ""
     scale_index: int = 0  # which coarse-to-fine scale (0 when single scale)
+    #: (height, width, iterations) of every scale, coarse to fine; G's size now is
+    #: ``scales[scale_index][:2]`` ([] from loops that do not say)
+    scales: list[tuple[int, int, int]] = field(default_factory=list)
+    scale_iteration: int = 0  # 1-based count within this scale
     notices: list[str] = field(default_factory=list)  # e.g. "Size 4000 px was capped to 2048"
     evaluations: int = 1  # forward+backward passes this iteration took (L-BFGS may halve a step)
     #: CPU threads the job ran on (0: unknown). Float sums split over another number of
@@ -88,3 +94,22 @@ class IterationReport:
 
     def losses(self) -> dict[str, float]:
         return {"content": self.content, "style": self.style, "tv": self.tv, "total": self.total}
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """G's (height, width) at this iteration's scale."""
+        if self.scales:
+            h, w, _ = self.scales[self.scale_index]
+            return h, w
+        return int(self.image.shape[0]), int(self.image.shape[1])
+
+    def remaining_work(self) -> float:
+        """Iterations still to run, weighted by pixels relative to this scale's (a coarser
+        iteration costs less): multiplied by the seconds an iteration takes now, an ETA."""
+        if not self.scales:
+            return float(max(0, self.total_iterations - self.iteration))
+        h, w = self.size
+        work = float(max(0, self.scales[self.scale_index][2] - self.scale_iteration))
+        for sh, sw, n in self.scales[self.scale_index + 1:]:
+            work += n * (sh * sw) / float(h * w)
+        return work

@@ -64,6 +64,8 @@ class StyleTab(QWidget):
         self._job_started = 0.0
         self._last_save_dir = ""
         self._notices_shown = True
+        self._plot_scale = -1  # the coarse-to-fine scale the plot has marked last
+        self._multiscale_job = False
         self._change_noted = False
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -203,7 +205,7 @@ class StyleTab(QWidget):
         styles = self.side.styles.images()
         assert content is not None
         try:
-            saving.check_plan(settings, content.shape, len(styles))
+            job_plan = saving.check_plan(settings, content.shape, len(styles))
         except FacestyleError as exc:
             self.message(_describe(exc), ERROR)
             return False
@@ -213,6 +215,8 @@ class StyleTab(QWidget):
             autosave = Autosave(plan[0], plan[1], saving.save_result)
         self.live.message.clear()
         self.live.plot.clear()
+        self._plot_scale = -1
+        self._multiscale_job = len(job_plan.scales) > 1
         self.live.plot.set_iterations(settings.iterations)
         self.live.progress.setRange(0, settings.iterations)
         self.live.progress.setValue(0)
@@ -241,9 +245,11 @@ class StyleTab(QWidget):
                 self.message(" ".join(notices), WARNING)
         self.shown = report.image
         self.shown_inputs = self._job_inputs
-        scale = f" · scale {report.scale_index + 1}" if report.scale_index else ""
+        h, w = report.size
+        scale = (f" · scale {report.scale_index + 1} of {len(report.scales)}"
+                 if len(report.scales) > 1 else "")
         self.live.show_generated(to_qimage(report.image),
-                                 f"G · iteration {report.iteration}{scale}")
+                                 f"G · iteration {report.iteration} · {w}×{h} px{scale}")
         self.live.save_button.setEnabled(True)
         self.live.progress.setRange(0, max(1, report.total_iterations))
         self.live.progress.setValue(report.iteration)
@@ -265,6 +271,11 @@ class StyleTab(QWidget):
         self._status_bar(self.job.state, report)
 
     def _on_rows(self, rows: list[LossRow]) -> None:
+        for row in rows:  # a dashed line where each coarse-to-fine scale starts
+            if row.scale_index != self._plot_scale and row.size != (0, 0):
+                self._plot_scale = row.scale_index
+                if self._multiscale_job:
+                    self.live.plot.mark_scale(row.step, f"{max(row.size)} px")
         self.live.plot.append([(r.step, r.losses()) for r in rows])
 
     def _on_ended(self, outcome: str, last: IterationReport | None) -> None:

@@ -128,7 +128,7 @@ class StyleJob(QObject):
         last = self.last
         if spi is None or last is None:
             return None
-        return max(0, last.total_iterations - last.iteration) * spi
+        return last.remaining_work() * spi  # coarser scales' iterations weigh less
 
     # -- from the worker ---------------------------------------------------------------
     def _flush_rows(self) -> None:

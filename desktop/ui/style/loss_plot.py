@@ -17,7 +17,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -30,7 +30,11 @@ SERIES = (  # key, label, colour, width
 REDRAW_MS = 200
 PLOT_TIP = ("The loss after every iteration, log scale: total J = α·J_content + β·J_style "
             "(+ TV).\nA falling style curve means G is taking on the style; the content curve "
-            "rises as G leaves the photo.")
+            "rises as G leaves the photo.\nCoarse to fine (dashed lines: each scale's size): "
+            "J is measured on G at the current scale, in the output size's units\n(the "
+            "content term is scaled by the ratio of positions, so α and β weigh the same at "
+            "every scale). At a scale change J\njumps up for a few iterations: the "
+            "upsampled G lacks the finest brush strokes, which the larger scale adds.")
 
 
 class LossPlot(QWidget):
@@ -53,6 +57,7 @@ class LossPlot(QWidget):
             self.plot.getAxis(axis).setTickFont(small)
         self.legend = self.plot.addLegend(offset=(-8, 6), labelTextSize="8pt",
                                           brush=pg.mkBrush(255, 255, 255, 200))
+        self._markers: list[pg.InfiniteLine] = []
         self._x: list[float] = []
         self._y: dict[str, list[float]] = {key: [] for key, *_ in SERIES}
         self._curves: dict[str, pg.PlotDataItem] = {}
@@ -78,7 +83,23 @@ class LossPlot(QWidget):
         """Fix the x axis to a job of ``n`` iterations (the curves grow into it)."""
         self.plot.setXRange(0, max(1, n), padding=0.02)
 
+    def mark_scale(self, step: float, label: str) -> None:
+        """A dashed vertical line where a coarse-to-fine scale starts, labelled (e.g. 256 px)."""
+        line = pg.InfiniteLine(pos=float(step), angle=90, movable=False,
+                               pen=pg.mkPen("#9aa0a6", width=1, style=Qt.PenStyle.DashLine),
+                               label=label, labelOpts={"position": 0.06, "color": "#5f6368",
+                                                       "anchors": [(0, 1), (0, 1)]})
+        self.plot.addItem(line)
+        self._markers.append(line)
+
+    def scale_marks(self) -> list[tuple[float, str]]:
+        """``(step, label)`` of the scale lines shown (for tests)."""
+        return [(line.value(), line.label.format) for line in self._markers]
+
     def clear(self) -> None:
+        for line in self._markers:
+            self.plot.removeItem(line)
+        self._markers.clear()
         self._x.clear()
         for values in self._y.values():
             values.clear()

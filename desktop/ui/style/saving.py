@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from desktop.style.optimize import plan_job
+from desktop.style.optimize import JobPlan, plan_job
 from desktop.style.output import read_settings
 from desktop.style.output import save_result as _save_result
 from desktop.style.settings import StyleSettings
@@ -16,10 +16,11 @@ from desktop.style.settings import StyleSettings
 __all__ = ["check_plan", "read_settings", "save_result"]
 
 
-def check_plan(settings: StyleSettings, content_shape: tuple[int, ...], n_styles: int) -> None:
-    """Raise FacestyleError when the settings are invalid or the job will not fit in memory
-    (the message suggests a size that fits). Cheap: nothing is computed."""
-    plan_job(content_shape, settings, n_styles)
+def check_plan(settings: StyleSettings, content_shape: tuple[int, ...], n_styles: int
+               ) -> JobPlan:
+    """The job's plan; raises FacestyleError when the settings are invalid or the job will
+    not fit in memory (the message suggests a size that fits). Cheap: nothing is computed."""
+    return plan_job(content_shape, settings, n_styles)
 
 
 def save_result(path: Path, image: np.ndarray, settings: StyleSettings,
