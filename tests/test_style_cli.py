@@ -176,3 +176,29 @@ def test_save_result_writes_whole_files_and_reports_unwritable_folders(tmp_path)
 
     with pytest.raises(FacestyleError, match="Cannot save"):
         save_result(tmp_path / "missing" / "x.png", img, StyleSettings())
+
+
+def test_coarse_to_fine_and_stop_when_flat_are_on_unless_switched_off():
+    import argparse
+
+    from desktop.commands import stylize as command
+
+    parser = argparse.ArgumentParser()
+    command.register(parser.add_subparsers())
+
+    def settings(*extra: str):
+        args = ["stylize", "c.jpg", "s.jpg", "-o", "g.png", *extra]
+        return command.settings_from_args(parser.parse_args(args))
+
+    default = settings()
+    assert default.multiscale and default.stop_when_flat
+    off = settings("--no-multiscale", "--no-stop-when-flat")
+    assert not off.multiscale and not off.stop_when_flat
+    # a saved run's choice is kept unless the option is given
+    base = StyleSettings(multiscale=False, stop_when_flat=False)
+    plain = parser.parse_args(["stylize", "c.jpg", "s.jpg", "-o", "g.png"])
+    kept = command.settings_from_args(plain, base)
+    assert not kept.multiscale and not kept.stop_when_flat
+    given = command.settings_from_args(parser.parse_args(
+        ["stylize", "c.jpg", "s.jpg", "-o", "g.png", "--stop-when-flat"]), base)
+    assert given.stop_when_flat and not given.multiscale

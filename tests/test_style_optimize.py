@@ -65,23 +65,34 @@ def test_adam_and_noise_init_are_seeded_and_reproducible():
 
 
 def test_multiscale_runs_coarse_to_fine_with_the_same_total():
-    s = small(size=256, iterations=4, multiscale=True)
+    s = small(size=256, iterations=6, multiscale=True, stop_when_flat=False)
     reports = list(stylize(make_content(96, 128), [make_style()], s))
-    assert [r.scale_index for r in reports] == [0, 0, 1, 1]
+    assert [r.scale_index for r in reports] == [0] + [1] * 5
     assert reports[0].image.shape == (96, 128, 3) and reports[-1].image.shape == (192, 256, 3)
 
 
 def test_coarse_to_fine_is_the_default_and_reports_every_scale():
     assert StyleSettings().multiscale
-    s = small(size=512, iterations=6, multiscale=True)
+    s = small(size=512, iterations=12, multiscale=True)
     plan = plan_job((384, 512, 3), s)
     assert plan.scales == [(96, 128), (192, 256), (384, 512)]
-    assert plan.iterations == [2, 2, 2]
+    assert plan.iterations == [2, 2, 8]  # a sixth per coarser scale, full size the rest
     reports = list(stylize(make_content(96, 128), [make_style()], small(
-        size=256, iterations=4)))
-    assert reports[0].scales == [(96, 128, 2), (192, 256, 2)]
-    assert [r.size for r in reports] == [(96, 128)] * 2 + [(192, 256)] * 2
-    assert [r.scale_iteration for r in reports] == [1, 2, 1, 2]
+        size=256, iterations=5, stop_when_flat=False)))
+    assert reports[0].scales == [(96, 128, 1), (192, 256, 4)]
+    assert [r.size for r in reports] == [(96, 128)] + [(192, 256)] * 4
+    assert [r.scale_iteration for r in reports] == [1, 1, 2, 3, 4]
+
+
+def test_iterations_split_gives_the_full_size_most_and_every_scale_some():
+    split = optimize.split_iterations
+    assert split(300, 3) == [50, 50, 200] and split(300, 2) == [50, 250]
+    assert split(300, 1) == [300]
+    assert split(3, 3) == [1, 1, 1] and split(2, 3) == [0, 0, 2]
+    for total in range(1, 40):
+        for n in (1, 2, 3):
+            parts = split(total, n)
+            assert sum(parts) == total and parts[-1] >= 1 and parts[-1] >= max(parts)
 
 
 def test_coarse_scales_measure_j_in_the_output_sizes_units():
@@ -325,3 +336,18 @@ def test_lbfgs_retreat_halves_the_last_step():
     assert torch.allclose(x, torch.tensor([-0.5, 1.0, 0.0]))
     opt.retreat(x)
     assert torch.allclose(x, torch.tensor([-0.25, 0.5, 0.0]))
+
+
+def test_j_that_stops_improving_ends_the_scale_and_the_job():
+    assert not optimize.is_flat([10.0 - i for i in range(30)])  # still falling 1 per step
+    flat = [100.0 - i for i in range(20)] + [80.0] * 11
+    assert optimize.is_flat(flat) and not optimize.is_flat(flat[:15])
+    # a tiny job converges long before 400 iterations: it ends there, flagged
+    s = small(size=32, iterations=400, multiscale=False, stop_when_flat=True)
+    reports = list(stylize(make_content(24, 32), [make_style()], s))
+    assert len(reports) < 400 and reports[-1].flat and not any(r.flat for r in reports[:-1])
+    assert optimize.is_flat([r.total for r in reports])
+    # switched off, every iteration runs (unless L-BFGS itself can no longer descend)
+    s.stop_when_flat, s.iterations = False, len(reports) + 5
+    more = list(stylize(make_content(24, 32), [make_style()], s))
+    assert len(more) > len(reports) and not any(r.flat for r in more)

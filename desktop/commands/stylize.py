@@ -91,7 +91,8 @@ SETTING_OPTIONS = {
     "style_layers": "style_layers", "content_layer": "content_layer",
     "optimizer": "optimizer", "lr": "lr", "init": "init", "tv": "tv_weight", "seed": "seed",
     "preserve_colors": "preserve_colors", "style_blend": "style_blend",
-    "pooling": "pooling", "multiscale": "multiscale", "device": "device",
+    "pooling": "pooling", "multiscale": "multiscale", "stop_when_flat": "stop_when_flat",
+    "device": "device",
     "precision": "precision",
 }
 
@@ -127,15 +128,20 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="starting image G")
     setting("--tv", type=float, default=d.tv_weight, help="total-variation weight")
     setting("--seed", type=int, default=d.seed, help="seed of the noise init")
-    p.add_argument("--preserve-colors", action=_GivenFlag,
+    p.add_argument("--preserve-colors", action=_GivenFlag, default=d.preserve_colors,
                    help="luminance-only transfer: keep the content's colours (--no-: "
                    "transfer colours too)" + _NO_DEFAULT)
     setting("--style-blend", type=parse_floats, default=None, metavar="W1,W2,...",
             help="one weight per style image (default equal)" + _NO_DEFAULT)
     setting("--pooling", choices=("max", "avg"), default=d.pooling,
             help="VGG19 pooling")
-    p.add_argument("--multiscale", action=_GivenFlag,
-                   help="coarse-to-fine optimisation (--no-: one scale)" + _NO_DEFAULT)
+    p.add_argument("--multiscale", action=_GivenFlag, default=d.multiscale,
+                   help="coarse-to-fine optimisation, on by default (--no-: one scale)"
+                   + _NO_DEFAULT)
+    p.add_argument("--stop-when-flat", action=_GivenFlag, default=d.stop_when_flat,
+                   help="end each scale, and the job at the last one, once J improves by "
+                   "less than 0.2%% over 10 iterations; on by default (--no-: always run "
+                   "every iteration)" + _NO_DEFAULT)
     setting("--device", choices=("auto", "cpu", "cuda"), default=d.device,
             help="auto: CUDA when present, else the CPU")
     setting("--precision", choices=("auto", "fp32", "bf16"), default=d.precision,

@@ -153,7 +153,7 @@ def validate(settings: StyleSettings) -> StyleSettings:
         not isinstance(blend, list) or not all(_is_number(w) and w >= 0 for w in blend)
     ):
         problems.append("style_blend must be a list of weights of 0 or more")
-    for name in ("preserve_colors", "multiscale"):
+    for name in ("preserve_colors", "multiscale", "stop_when_flat"):
         if not isinstance(getattr(settings, name), bool):
             problems.append(f"{name} must be true or false")
     if problems:

@@ -49,8 +49,11 @@ class StyleSettings:
     preserve_colors: bool = False
     pooling: Literal["max", "avg"] = "max"
     #: coarse to fine: optimise at 1/4 and 1/2 of the size first (each halving >= 128 px),
-    #: upsampling G between scales; ``iterations`` are shared equally between the scales
+    #: upsampling G between scales; each coarser scale gets a sixth of ``iterations``
     multiscale: bool = True
+    #: end a scale (the job, at the last one) once J stops improving: it fell by less than
+    #: ``optimize.FLAT_FRACTION`` over the last ``optimize.FLAT_WINDOW`` iterations
+    stop_when_flat: bool = True
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto | fp32 | bf16
 
@@ -86,6 +89,8 @@ class IterationReport:
     #: ``scales[scale_index][:2]`` ([] from loops that do not say)
     scales: list[tuple[int, int, int]] = field(default_factory=list)
     scale_iteration: int = 0  # 1-based count within this scale
+    #: the last report of a scale that ended because J stopped improving (stop_when_flat)
+    flat: bool = False
     notices: list[str] = field(default_factory=list)  # e.g. "Size 4000 px was capped to 2048"
     evaluations: int = 1  # forward+backward passes this iteration took (L-BFGS may halve a step)
     #: CPU threads the job ran on (0: unknown). Float sums split over another number of

@@ -292,6 +292,10 @@ class StyleTab(QWidget):
             self.live.history.add(entry)
         if outcome == FINISHED:
             text = f"Finished: {done} iterations in {elapsed}."
+            if last is not None and last.flat and done < last.total_iterations:
+                text = (f"Finished early: J stopped improving (less than 0.2% over 10 "
+                        f"iterations) after {done} of {last.total_iterations} iterations, "
+                        f"{elapsed}.")
         elif outcome == FAILED:
             text = f"The job failed after {done} iterations; G so far is kept."
         else:

@@ -65,7 +65,9 @@ POOL_TIP = ("How VGG19 downsamples: max pooling (as trained) or average pooling,
 MULTI_TIP = ("Paint coarse to fine (on by default): solve at 1/4 and 1/2 of the size first,\n"
              "then refine at full size. The first picture shows within a second or two, and\n"
              "a good full-size picture takes about 3x fewer full-size iterations.\n"
-             "The iterations are shared equally between the scales.")
+             "Each smaller scale gets a sixth of the iterations, full size the rest.")
+FLAT_TIP = ("End each scale, and the job at the last one, once J improves by less than 0.2%\n"
+            "over 10 iterations: further iterations would not change the picture visibly.")
 DEVICE_TIP = "auto uses a CUDA GPU when present, else the CPU."
 PRECISION_TIP = ("auto uses bf16 where the hardware computes it natively and it was measured\n"
                  "to keep the result; fp32 is the reference.")
@@ -187,6 +189,8 @@ class RunPanel(QWidget):
         self.preserve_colors.setToolTip(COLOR_TIP)
         self.multiscale = QCheckBox("coarse to fine")
         self.multiscale.setToolTip(MULTI_TIP)
+        self.stop_when_flat = QCheckBox("stop when J stops improving")
+        self.stop_when_flat.setToolTip(FLAT_TIP)
         self.device = _combo([("auto", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda")],
                              DEVICE_TIP)
         self.precision = _combo([("auto", "auto"), ("fp32", "fp32"), ("bf16", "bf16")],
@@ -204,6 +208,7 @@ class RunPanel(QWidget):
         form.addRow("pooling", self.pooling)
         form.addRow("", self.preserve_colors)
         form.addRow("", self.multiscale)
+        form.addRow("", self.stop_when_flat)
         form.addRow("device", self.device)
         form.addRow("precision", self.precision)
         for i in range(form.rowCount()):
@@ -217,6 +222,7 @@ class RunPanel(QWidget):
                        self.init.currentIndexChanged, self.tv.valueChanged,
                        self.seed.valueChanged, self.pooling.currentIndexChanged,
                        self.preserve_colors.toggled, self.multiscale.toggled,
+                       self.stop_when_flat.toggled,
                        self.device.currentIndexChanged, self.precision.currentIndexChanged):
             signal.connect(self._changed)
         self._changed()
@@ -256,6 +262,7 @@ class StyleControls(QWidget):
             preserve_colors=r.preserve_colors.isChecked(),
             pooling=r.pooling.currentData(),
             multiscale=r.multiscale.isChecked(),
+            stop_when_flat=r.stop_when_flat.isChecked(),
             device=r.device.currentData(),
             precision=r.precision.currentData(),
         )
@@ -276,5 +283,6 @@ class StyleControls(QWidget):
         r.preserve_colors.setChecked(s.preserve_colors)
         _select(r.pooling, s.pooling)
         r.multiscale.setChecked(s.multiscale)
+        r.stop_when_flat.setChecked(s.stop_when_flat)
         _select(r.device, s.device)
         _select(r.precision, s.precision)
