@@ -16,10 +16,21 @@ Printed, all in the same run:
 2. quality: after N (200) L-BFGS iterations at 256 px, each final G (as saved, uint8) is
    re-scored by the reference's fp32 objective; ours must be within 5% of the reference's;
 3. peak memory (max RSS of a fresh process running one job) at 512 px, beside our
-   estimate (:func:`desktop.style.optimize.estimate_memory`).
+   estimate (:func:`desktop.style.optimize.estimate_memory`);
+4. time to quality (the figure a user feels): wall time until our *default* job (coarse
+   to fine, automatic precision, all its set-up included) yields a 512 px G that, saved
+   as uint8 and re-scored by the reference's fp32 J at 512 px, reaches the J the
+   reference reaches after 300 single-scale L-BFGS iterations; ratio = reference time /
+   ours, printed as one line ``time_to_quality size=512 ours_s=... ref_s=... ratio=...``
+   with the CPU kind. Re-scoring is not timed. Parts 1-3 compare iterations one for one,
+   so there our job runs single-scale too.
 
 Usage: ``python bench/style_speed.py [--sizes 256,512] [--speed-iterations 10]
-[--quality-iterations 200] [--skip-quality] [--skip-memory]``
+[--quality-iterations 200] [--skip-quality] [--skip-memory] [--skip-ttq | --only-ttq]
+[--ttq-reference-iterations N]``. On an AVX2-only CPU the reference's 300 iterations at
+512 px take a quarter of an hour; ``--ttq-reference-iterations 30`` extrapolates its time
+from 30 (set-up + median seconds per iteration x 300) and takes its J from a full run
+kept in ``~/.cache/facestyle/bench`` (made once, on that machine).
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import resource
 import statistics
@@ -47,7 +59,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from desktop.device import machine_line  # noqa: E402
+from desktop.device import cpu_kind, machine_line  # noqa: E402
 from desktop.imageio import load_rgb  # noqa: E402
 from desktop.style import images as imgs  # noqa: E402
 from desktop.style.optimize import (  # noqa: E402
@@ -141,6 +153,11 @@ def reference_inputs(content: np.ndarray, style: np.ndarray, size: int):
     return content_x, style_x
 
 
+def single(**kw) -> StyleSettings:
+    """Settings for the per-iteration comparisons (parts 1-3): one scale, like the reference."""
+    return StyleSettings(multiscale=False, **kw)
+
+
 def run_reference(content: np.ndarray, style: np.ndarray, settings: StyleSettings,
                   iterations: int):
     """Reference job: returns (per-iteration seconds, final G uint8, final J)."""
@@ -211,10 +228,71 @@ def medians(seconds: list[tuple[float, float]], warmup: int) -> tuple[float, flo
     return (statistics.median(s[0] for s in kept), statistics.median(s[1] for s in kept))
 
 
+# --- time to quality -------------------------------------------------------------------
+def reference_timed(content: np.ndarray, style: np.ndarray, size: int, iterations: int,
+                    measured: int) -> dict:
+    """The reference at ``size``: wall seconds for ``iterations`` single-scale L-BFGS
+    iterations (set-up included) and the J of its final G as saved, re-scored.
+
+    With ``measured < iterations`` only ``measured`` iterations run: the time is
+    extrapolated (set-up + median seconds per iteration x ``iterations``) and the J is
+    that of a full run of this machine kept in the cache (computed once when missing)."""
+    settings = single(size=size, iterations=iterations, precision="fp32")
+    key = {"size": size, "iterations": iterations, "torch": torch.__version__,
+           "content": CONTENT.name, "style": STYLE.name, "settings": settings.to_json()}
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "facestyle" / \
+        "bench" / f"ttq-reference-{size}-{iterations}.json"
+    kept = json.loads(cache.read_text()) if cache.is_file() else None
+    if kept is not None and kept.get("key") != key:
+        kept = None
+    n = iterations if kept is None else max(2, min(measured, iterations))
+    start = time.perf_counter()
+    seconds, image, _ = run_reference(content, style, settings, n)
+    total = time.perf_counter() - start
+    if n == iterations:
+        score = reference_objective(content, style, settings)
+        out = {"key": key, "seconds": total, "J": score(image), "extrapolated": False}
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(out))
+        return out
+    loop = sum(t[0] for t in seconds)
+    per = statistics.median(t[0] for t in seconds[1:])
+    return {"key": key, "seconds": (total - loop) + per * iterations, "J": kept["J"],
+            "extrapolated": True, "measured": n}
+
+
+def time_to_quality(content: np.ndarray, style: np.ndarray, size: int, target: float,
+                    budget: int) -> dict:
+    """Our default job (coarse to fine, automatic precision) at ``size``: wall seconds
+    until a final-scale G, as saved (uint8) and re-scored by the reference's fp32 J,
+    reaches ``target``. Re-scoring is not timed. ``budget`` iterations at most."""
+    settings = StyleSettings(size=size, iterations=budget)
+    score = reference_objective(content, style, single(size=size, iterations=budget))
+    last_scale = len(plan_job(content.shape, settings).scales) - 1
+    clock, hit, best, fine, first = 0.0, None, math.inf, 0, None
+    start = time.perf_counter()
+    for report in stylize(content, [style], settings):
+        clock += time.perf_counter() - start
+        first = clock if first is None else first
+        if report.scale_index == last_scale:
+            fine += 1
+            # re-score only where our own J says it may be close (our J is within ~2%)
+            if report.total <= 1.1 * target:
+                j = score(report.image)
+                best = min(best, j)
+                if j <= target:
+                    hit = {"seconds": clock, "iteration": report.iteration,
+                           "fine_iterations": fine, "J": j}
+                    break
+        start = time.perf_counter()
+    return {"hit": hit, "seconds": clock, "best_J": best, "precision": report.precision,
+            "scales": report.scales, "fine_iterations": fine, "first_s": first}
+
+
 # --- memory: one job in a fresh process -----------------------------------------------
 def memory_child(which: str, size: int, iterations: int) -> None:
     content, style = load_rgb(CONTENT), load_rgb(STYLE)
-    settings = StyleSettings(size=size, iterations=iterations)
+    settings = StyleSettings(size=size, iterations=iterations, multiscale=False)
     before = rss_bytes("VmRSS")
     if which == "reference":
         run_reference(content, style, settings, iterations)
@@ -265,9 +343,19 @@ def main() -> int:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-ttq", action="store_true", help="skip time to quality")
+    parser.add_argument("--ttq-size", type=int, default=512)
+    parser.add_argument("--ttq-reference-iterations", type=int, default=300,
+                        help="run the reference this many iterations and extrapolate its time "
+                        "to 300 (its J then comes from a full run kept in ~/.cache)")
+    parser.add_argument("--ttq-budget", type=int, default=300,
+                        help="most iterations our job may take (the default settings' 300)")
+    parser.add_argument("--only-ttq", action="store_true", help="time to quality only")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--memory-child", choices=("reference", "ours"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.only_ttq:
+        args.skip_speed = args.skip_quality = args.skip_memory = True
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -286,25 +374,26 @@ def main() -> int:
     print(f"content {CONTENT.name} {content.shape[1]}x{content.shape[0]}, style {STYLE.name}; "
           "settings: defaults (alpha, beta, lambdas, layers) unless noted\n")
 
-    print(f"1. Seconds per iteration: median of iterations {args.warmup + 1}-"
-          f"{args.speed_iterations}, best of {args.rounds} alternating runs (one iteration = "
-          "one L-BFGS step + one forward/backward)")
-    print("   wall-clock seconds (CPU seconds of the process in brackets: steadier on a busy "
-          "machine)")
-    print(f"{'size':>6} {'reference fp32':>22} {'ours fp32':>22} {'ours default':>29} "
-          f"{'ratio ref/default':>18}")
+    if not args.skip_speed:
+        print(f"1. Seconds per iteration: median of iterations {args.warmup + 1}-"
+              f"{args.speed_iterations}, best of {args.rounds} alternating runs (one iteration = "
+              "one L-BFGS step + one forward/backward)")
+        print("   wall-clock seconds (CPU seconds of the process in brackets: steadier on a busy "
+              "machine)")
+        print(f"{'size':>6} {'reference fp32':>22} {'ours fp32':>22} {'ours default':>29} "
+              f"{'ratio ref/default':>18}")
     n = args.speed_iterations
     for size in [] if args.skip_speed else sizes:
         best: dict[str, tuple[float, float]] = {}
         precision = ""
         for _round in range(args.rounds):  # alternate, keep each one's best round
             runs = {
-                "ref": run_reference(content, style, StyleSettings(size=size, iterations=n),
+                "ref": run_reference(content, style, single(size=size, iterations=n),
                                      n)[0],
-                "fp32": run_ours(content, style, StyleSettings(size=size, iterations=n,
+                "fp32": run_ours(content, style, single(size=size, iterations=n,
                                                                precision="fp32"))[0],
             }
-            ours = run_ours(content, style, StyleSettings(size=size, iterations=n))
+            ours = run_ours(content, style, single(size=size, iterations=n))
             runs["ours"], precision = ours[0], ours[3]
             for key, seconds in runs.items():
                 m = medians(seconds, args.warmup)
@@ -316,7 +405,7 @@ def main() -> int:
 
     if not args.skip_quality:
         q = args.quality_iterations
-        settings = StyleSettings(size=args.quality_size, iterations=q)
+        settings = single(size=args.quality_size, iterations=q)
         print(f"\n2. Quality: {q} L-BFGS iterations at {args.quality_size} px; final G as saved "
               "(uint8) re-scored by the reference's fp32 J")
         score = reference_objective(content, style, settings)
@@ -326,7 +415,7 @@ def main() -> int:
         ref_s, ref_img, ref_own = run_reference(content, style, settings, q)
         runs.append(("reference fp32", ref_s, ref_own, score(ref_img)))
         for label, prec in (("ours fp32", "fp32"), ("ours default", "auto")):
-            s, img, own, used = run_ours(content, style, StyleSettings(
+            s, img, own, used = run_ours(content, style, single(
                 size=args.quality_size, iterations=q, precision=prec))
             runs.append((f"{label} ({used})", s, own, score(img)))
         ref_j = runs[0][3]
@@ -336,6 +425,35 @@ def main() -> int:
                   f"its own J (float G) {own:.5g}; mean {wall:.3f} s/it ({cpu:.3f} CPU s)")
         verdict = "PASS" if runs[-1][3] <= 1.05 * ref_j else "FAIL"
         print(f"   default within 5% of the reference: {verdict}")
+
+    if not args.skip_ttq:
+        size = args.ttq_size
+        print(f"\n4. Time to quality at {size} px: wall time until our default job's final-size "
+              "G, re-scored by the reference's fp32 J,\n   reaches the J the reference reaches "
+              "after 300 single-scale L-BFGS iterations", flush=True)
+        ref = reference_timed(content, style, size, 300, args.ttq_reference_iterations)
+        how = (f"extrapolated from {ref['measured']} iterations (set-up + median s/it x 300); "
+               "J from the full fp32 run kept in the cache" if ref["extrapolated"] else "full run")
+        print(f"   reference: {ref['seconds']:.1f} s for 300 iterations ({how}), "
+              f"J = {ref['J']:.5g}", flush=True)
+        ours = time_to_quality(content, style, size, ref["J"], args.ttq_budget)
+        scales = ", ".join(f"{max(h, w)} px x {n}" for h, w, n in ours["scales"])
+        print(f"   ours: first G ({max(ours['scales'][0][:2])} px) {ours['first_s']:.2f} s after "
+              "the start (network loaded, targets computed, one iteration)")
+        if ours["hit"]:
+            h = ours["hit"]
+            print(f"   ours ({ours['precision']}, scales {scales}): reached it after "
+                  f"{h['fine_iterations']} full-size iterations, {h['seconds']:.1f} s "
+                  f"(J = {h['J']:.5g})")
+            print(f"time_to_quality size={size} ours_s={h['seconds']:.1f} "
+                  f"ref_s={ref['seconds']:.1f} ratio={ref['seconds'] / h['seconds']:.1f} "
+                  f"cpu_kind={cpu_kind()} threads={torch.get_num_threads()}")
+        else:
+            print(f"   ours ({ours['precision']}, scales {scales}): not reached within "
+                  f"{args.ttq_budget} iterations ({ours['seconds']:.1f} s); best J "
+                  f"{ours['best_J']:.5g}")
+            print(f"time_to_quality size={size} ours_s=NA ref_s={ref['seconds']:.1f} ratio=NA "
+                  f"cpu_kind={cpu_kind()} threads={torch.get_num_threads()}")
 
     if not args.skip_memory:
         size = max(sizes)

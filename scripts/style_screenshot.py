@@ -34,6 +34,9 @@ def main() -> int:
                    help="first run a short N-iteration job at 192 px, for the history strip")
     p.add_argument("--max-kb", type=int, default=500,
                    help="re-encode with a 256-colour palette when the PNG is larger")
+    p.add_argument("--defaults", action="store_true",
+                   help="paint at the tab's defaults (512 px, 300 iterations, coarse to fine) "
+                   "instead of --size/--iterations")
     p.add_argument("--timeout", type=float, default=1800.0)
     args = p.parse_args()
 
@@ -66,15 +69,22 @@ def main() -> int:
         while tab.job.running and time.monotonic() < deadline:
             settle(100)
     settings = tab.settings()
-    settings.size, settings.iterations = args.size, args.iterations
-    tab.set_settings(settings)
+    if not args.defaults:
+        settings.size, settings.iterations = args.size, args.iterations
+        tab.set_settings(settings)
     tab.live.set_view(args.view)
+    started = time.monotonic()
     if not tab.start():
         print("could not start:", tab.live.message.text(), file=sys.stderr)
         return 1
+    first = None
     while time.monotonic() < deadline:
-        settle(100)
+        settle(20 if first is None else 100)
         last = tab.job.last
+        if first is None and last is not None:
+            first = time.monotonic() - started
+            print(f"first G on screen {first:.2f} s after Start ({last.size[1]}x{last.size[0]} "
+                  f"px, {last.precision}, {last.threads} threads)", flush=True)
         if last is not None and last.iteration >= args.at:
             break
         if not tab.job.running:
