@@ -53,6 +53,7 @@ def main() -> int:
     width, height = (int(v) for v in args.window.split("x"))
     window.resize(QSize(width, height))
     window.show()
+    opened = time.monotonic()
     tab = window.tab("style")
     if not (tab.side.content.load_file(args.data / "tubingen.jpg")
             and tab.side.styles.slots[0].load_file(args.data / "starry_night.jpg")):
@@ -73,6 +74,11 @@ def main() -> int:
         settings.size, settings.iterations = args.size, args.iterations
         tab.set_settings(settings)
     tab.live.set_view(args.view)
+    settle(100)
+    while tab.warming and time.monotonic() < deadline:  # as while a user picks images
+        settle(50)
+    print(f"warm-up (network, first scale's kernels) done {time.monotonic() - opened:.2f} s "
+          "after the tab opened", flush=True)
     started = time.monotonic()
     if not tab.start():
         print("could not start:", tab.live.message.text(), file=sys.stderr)

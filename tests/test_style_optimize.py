@@ -351,3 +351,16 @@ def test_j_that_stops_improving_ends_the_scale_and_the_job():
     s.stop_when_flat, s.iterations = False, len(reports) + 5
     more = list(stylize(make_content(24, 32), [make_style()], s))
     assert len(more) > len(reports) and not any(r.flat for r in more)
+
+
+def test_warm_up_builds_the_jobs_network_once_and_the_job_reuses_it():
+    optimize.release_network()
+    settings = small(size=256, iterations=2)
+    assert optimize.warm_up(settings, (96, 128, 3))
+    built = optimize._network.cache_info()
+    assert built.currsize == 1
+    list(stylize(make_content(96, 128), [make_style()], settings))
+    after = optimize._network.cache_info()
+    assert after.misses == built.misses and after.hits > built.hits  # not built again
+    # settings no job could run with: nothing is prepared
+    assert not optimize.warm_up(small(style_layers={}, alpha=0.0), (96, 128, 3))

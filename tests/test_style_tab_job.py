@@ -288,3 +288,26 @@ def test_coarse_to_fine_job_marks_each_scale_on_the_plot_and_under_g(qtbot, tab)
     with qtbot.waitSignal(tab.job.ended, timeout=JOB_TIMEOUT_MS):
         tab.start()
     assert tab.live.plot.scale_marks() == []
+
+
+def test_the_tab_prepares_the_network_while_images_are_picked(qtbot, tab, monkeypatch):
+    from desktop.style import optimize
+
+    calls: list[tuple | None] = []
+    real = optimize.warm_up
+    monkeypatch.setattr(optimize, "warm_up",
+                        lambda settings, shape=None: calls.append(shape) or real(settings, shape))
+    tab._warmed = None
+    tab.warm_up()  # as on showing the tab: no images yet, the network only
+    qtbot.waitUntil(lambda: not tab.warming, timeout=JOB_TIMEOUT_MS)
+    assert calls == [None]
+    load_pair(tab)  # a content image: one evaluation at the first scale's size
+    qtbot.waitUntil(lambda: len(calls) == 2 and not tab.warming, timeout=JOB_TIMEOUT_MS)
+    assert calls[1] == tab.side.content.image.shape
+    tab.warm_up()  # nothing changed: nothing to do
+    assert not tab.warming and len(calls) == 2
+    before = optimize._network.cache_info().misses
+    make_tiny(tab, iterations=2, size=64, multiscale=False)
+    with qtbot.waitSignal(tab.job.ended, timeout=JOB_TIMEOUT_MS):
+        tab.start()
+    assert optimize._network.cache_info().misses == before  # the job found it ready

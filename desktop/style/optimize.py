@@ -24,6 +24,7 @@ it can no longer descend (converged); the job then moves on (reports stop early)
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -255,14 +256,44 @@ def _network(last_layer: str, pooling: str, precision: Precision) -> torch.nn.Mo
     return prepare_network(VGG19Features(last_layer, pooling, fused=precision.fused), precision)
 
 
+#: held while the network is built and while :func:`warm_up` runs: a job waits for both
+#: (two threads computing at once would split float sums differently and change G)
+_network_lock = threading.RLock()
+
+
 def get_network(last_layer: str, pooling: str, precision: Precision) -> torch.nn.Module:
-    """VGG19 down to ``last_layer`` in ``precision`` (the last one is kept for reuse)."""
-    return _network(last_layer, pooling, precision)
+    """VGG19 down to ``last_layer`` in ``precision`` (the last one is kept for reuse; a
+    second thread asking while it is built waits for it instead of building another)."""
+    with _network_lock:
+        return _network(last_layer, pooling, precision)
+
+
+def warm_up(settings: StyleSettings, content_shape: tuple[int, ...] | None = None) -> bool:
+    """Get ready for a job with ``settings``, so that Start shows G at once: build and keep
+    its network (reading VGG19's weights takes about a second) and, given the content
+    image's ``(H, W, ...)`` shape, run one forward and backward pass at the first scale's
+    size (the CPU libraries prepare their kernels for each new shape on first use).
+    Returns False (and does nothing more) when such a job could not run here."""
+    shape = content_shape if content_shape is not None else (settings.size, settings.size, 3)
+    try:
+        plan = plan_job(shape, settings)
+    except FacestyleError:
+        return False
+    with _network_lock:
+        net = get_network(plan.last_layer, settings.pooling, plan.precision)
+        if content_shape is not None:  # one evaluation, as the job's first, on grey images
+            height, width = plan.scales[0]
+            grey = np.full((height, width, 3), 128, np.uint8)
+            problem = Problem(net, plan.precision, settings, plan, grey, [grey], height, width)
+            x = preprocess(grey).to(plan.precision.device).requires_grad_(True)
+            problem.evaluate(x)
+    return True
 
 
 def release_network() -> None:
     """Forget the kept network (about 80-160 MB), e.g. when the Style tab closes."""
-    _network.cache_clear()
+    with _network_lock:
+        _network.cache_clear()
 
 
 class Problem:

@@ -31,6 +31,7 @@ from desktop.style.presets import apply_preset
 from desktop.style.recording import Autosave, LossRow
 from desktop.style.settings import IterationReport, StyleSettings
 from desktop.ui.error_dialog import show_error
+from desktop.ui.qthreading import Worker
 from desktop.ui.settings import read
 from desktop.ui.style import saving
 from desktop.ui.style.history import HistoryEntry
@@ -67,6 +68,10 @@ class StyleTab(QWidget):
         self._plot_scale = -1  # the coarse-to-fine scale the plot has marked last
         self._multiscale_job = False
         self._change_noted = False
+        #: prepare the network while the user picks images (off with an injected stylize)
+        self.warm_up_enabled = stylize is None
+        self._warming: Worker | None = None
+        self._warmed: tuple | None = None  # what the last warm-up prepared
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setChildrenCollapsible(False)
@@ -156,6 +161,8 @@ class StyleTab(QWidget):
         return self.paste_target().paste()
 
     def _inputs_changed(self) -> None:
+        if self.isVisible():
+            self.warm_up()
         content = self.side.content.image
         styles = self.side.styles.images()
         self.live.set_inputs(to_qimage(content) if content is not None else None,
@@ -393,6 +400,51 @@ class StyleTab(QWidget):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.activated()
+        self.warm_up()
+
+    # -- warm-up ---------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """While the user picks images: build the job's network (about a second of reading
+        weights) and, once the content is known, run one evaluation at the first scale's
+        size, on a low-priority thread, so Start shows G within a moment. Repeated only
+        when what the job needs changes (network layers, precision, the first scale)."""
+        if not self.warm_up_enabled or self.job.running:
+            return
+        if self._warming is not None and self._warming.is_running:
+            return
+        settings = self.settings()
+        if not settings.style_layers:
+            return
+        content = self.side.content.image
+        shape = tuple(content.shape) if content is not None else None
+        key = (settings.size, settings.pooling, settings.multiscale, settings.device,
+               settings.precision, settings.content_layer,
+               tuple(sorted(n for n, w in settings.style_layers.items() if w)), shape)
+        if key == self._warmed:
+            return
+        from desktop.style.optimize import warm_up
+
+        def prepare() -> bool:
+            from desktop.ui.torch_runtime import prepare_background_torch
+
+            prepare_background_torch()
+            return warm_up(settings, shape)
+
+        self._warmed = key
+        self._warming = Worker(prepare, low_priority=True)
+        self._warming.error.connect(lambda exc: log.debug("style warm-up failed: %s", exc))
+        self._warming.finished.connect(self._warmed_up)
+        self._warming.start()
+
+    def _warmed_up(self) -> None:
+        self._warming = None
+        if self.isVisible():
+            self.warm_up()  # the images or settings may have changed meanwhile
+
+    @property
+    def warming(self) -> bool:
+        """Whether a warm-up is running."""
+        return self._warming is not None and self._warming.is_running
 
     # -- persistence -----------------------------------------------------------------
     def save_state(self, settings: QSettings) -> None:
@@ -453,6 +505,8 @@ class StyleTab(QWidget):
         self.shutdown_job(timeout=5.0)
 
     def shutdown_job(self, timeout: float) -> bool:
+        if self._warming is not None:
+            self._warming.wait(timeout)
         stopped = self.job.shutdown(timeout=timeout)
         if not stopped:
             log.warning("the style job did not stop within %.0f s", timeout)

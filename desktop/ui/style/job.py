@@ -41,8 +41,9 @@ def _run(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettings,
     """The worker's side: the loop's reports, recorded (and autosaved) on the way."""
     from desktop.ui.torch_runtime import prepare_background_torch
 
-    # on its low-priority thread: every core, the UI thread preempting it when it must
-    prepare_background_torch(optimizers=True)
+    # on its low-priority thread: every core, the UI thread preempting it when it must;
+    # torch.optim (slow to import the first time: torch._dynamo) only for Adam
+    prepare_background_torch(optimizers=settings.optimizer == "adam")
     yield from recorded(stylize(content, styles, settings, cancel=cancel), settings, recorder,
                         autosave)
 
