@@ -149,6 +149,25 @@ def test_residual_paths_take_the_larger_field_and_missing_branches_add_nothing()
     assert both.geometry == Geometry(3, 2, 0)
 
 
+def test_fused_vgg19_traces_like_the_plain_one():
+    import numpy as np
+
+    from desktop.style.vgg import VGG19Features
+    from desktop.style.vgg_weights import CONV_CHANNELS
+
+    blank = {name: (np.zeros((c_out, c_in, 3, 3), np.float32), np.zeros(c_out, np.float32))
+             for name, (c_in, c_out) in CONV_CHANNELS.items()}
+    fused = VGG19Features("relu5_1", fused=True, weights=blank)
+    assert any(isinstance(m, FrozenConvReLU) for m in fused.layers)
+    assert any(isinstance(m, MaxPool2x2) for m in fused.layers)
+    names, modules = _skeleton("vgg19")
+    plain = trace_named(names, modules, input_field(40, 50))
+    traced = trace_named(fused.names, fused.layers, input_field(40, 50))
+    for name in fused.names:
+        assert traced[name].geometry == plain[name].geometry, name
+        assert torch.equal(traced[name].support, plain[name].support), name
+
+
 def test_tracer_refuses_modules_it_does_not_know():
     with pytest.raises(TypeError):
         trace(nn.Upsample(scale_factor=2), input_field())

@@ -164,12 +164,15 @@ def auto_batch(network: ExploreNetwork, height: int, width: int) -> int:
 def index_layers(source: ImageSource, network: ExploreNetwork, layers: Iterable[str],
                  settings: IndexSettings | None = None, *,
                  progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
-                 use_cache: bool = True, scanned: bool = False) -> dict[str, LayerIndex]:
+                 use_cache: bool = True, scanned: bool = False,
+                 cache_only: bool = False) -> dict[str, LayerIndex]:
     """The :class:`LayerIndex` of each of ``layers`` over ``source`` (from the cache when
     it has them; the others in one pass over the source).
 
     ``scanned``: the source was scanned already (else :meth:`ImageSource.scan` runs
-    first, reporting into the first part of ``progress``).
+    first, reporting into the first part of ``progress``). ``cache_only``: compute
+    nothing; return the layers found in the cache (all or none), e.g. to reopen last
+    time's results at start-up.
 
     Raises:
         FacestyleError: no usable image, or the network cannot take the source's images.
@@ -201,6 +204,8 @@ def index_layers(source: ImageSource, network: ExploreNetwork, layers: Iterable[
             if hit is not None:
                 found[info.name] = hit
     todo = [i for i in infos if i.name not in found]
+    if todo and cache_only:
+        return {}
     if todo:
         computed = _run(source, network, todo, settings, scaled(progress, scan_share, 1.0),
                         cancel)

@@ -351,7 +351,9 @@ class _EncoderGradient(nn.Module):
 @functools.lru_cache(maxsize=2)
 def _skeleton(key: str) -> tuple[tuple[str, ...], tuple[nn.Module, ...]]:
     """The network's chain of named modules, built without its trained weights (on the
-    meta device for VGG19: no memory), for receptive-field tracing."""
+    meta device: no memory), for receptive-field tracing. VGG19 is built unfused (plain
+    Conv2d, ReLU and MaxPool2d modules, quick to make); the fused modules the features
+    run on have the same geometry (a test traces both)."""
     if key == "vgg19":
         from desktop.style.vgg import VGG19Features
         from desktop.style.vgg_weights import CONV_CHANNELS
@@ -361,7 +363,7 @@ def _skeleton(key: str) -> tuple[tuple[str, ...], tuple[nn.Module, ...]]:
                  for name, (c_in, c_out) in CONV_CHANNELS.items()}
         with torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # read-only blank arrays
-            net = VGG19Features("relu5_4", fused=True, weights=blank)
+            net = VGG19Features("relu5_4", fused=False, weights=blank)
         return tuple(net.names), tuple(net.layers)
     from desktop.face.encoder import FaceEncoder
 

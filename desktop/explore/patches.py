@@ -16,7 +16,7 @@ Images are (H, W, 3) RGB uint8 throughout.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -108,6 +108,14 @@ def unit_tile(patches: Sequence[np.ndarray], cell: int = 64, gap: int = 2,
     return tile
 
 
+def unit_tiles(index: LayerIndex, units: Sequence[int], images: Loader, cell: int = 40
+               ) -> Iterator[tuple[int, np.ndarray]]:
+    """``(unit, 3 x 3 tile)`` for each of ``units`` in turn (each image read once)."""
+    cached = images if isinstance(images, ImageCache) else ImageCache(images)
+    for unit in units:
+        yield unit, unit_tile([p for _, p in unit_patches(index, unit, cached)], cell)
+
+
 def _draw_text(image: np.ndarray, lines: Sequence[tuple[int, int, str, int]]) -> np.ndarray:
     """``image`` with each ``(x, y, text, size)`` written on it (PIL's built-in font)."""
     from PIL import Image, ImageDraw, ImageFont
@@ -124,11 +132,7 @@ def sheet(index: LayerIndex, units: Sequence[int], images: Loader, cell: int = 4
     """The 3 x 3 tiles of ``units`` on one image, ``columns`` per row, each captioned
     with the unit's number and strongest activation, under a header naming the layer and
     its receptive field."""
-    cached = ImageCache(images)
-    tiles = []
-    for unit in units:
-        patches = [p for _, p in unit_patches(index, unit, cached)]
-        tiles.append((unit, unit_tile(patches, cell)))
+    tiles = list(unit_tiles(index, units, images, cell))
     tile_side = tiles[0][1].shape[0] if tiles else 3 * cell + 4
     caption, pad, header = 20, 10, 46
     columns = max(1, min(columns, len(tiles) or 1))
@@ -162,9 +166,10 @@ def activation_map(network: ExploreNetwork, image: np.ndarray, layer: str, unit:
 
 
 def overlay(image: np.ndarray, amap: np.ndarray, geometry: Geometry,
-            alpha: float = 0.6, vmax: float | None = None) -> np.ndarray:
-    """``image`` with ``amap`` drawn over it as a heat map (0 transparent, ``vmax`` or the
-    map's maximum fully coloured), position (i, j) at its receptive field's centre."""
+            alpha: float = 0.85, vmax: float | None = None, dim: float = 0.45) -> np.ndarray:
+    """``image``, dimmed to ``dim``, with ``amap`` drawn over it as a heat map (0
+    transparent, ``vmax`` or the map's maximum coloured at ``alpha``), position (i, j) at
+    its receptive field's centre."""
     h, w = image.shape[:2]
     top = float(vmax if vmax is not None else amap.max())
     norm = np.clip(amap / top, 0, 1) if top > 0 else np.zeros_like(amap)
@@ -177,4 +182,4 @@ def overlay(image: np.ndarray, amap: np.ndarray, geometry: Geometry,
                            borderMode=cv2.BORDER_REPLICATE)
     heat = cv2.applyColorMap((dense * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[:, :, ::-1]
     weight = (alpha * dense)[:, :, None]
-    return (image * (1 - weight) + heat * weight).round().astype(np.uint8)
+    return (image * dim * (1 - weight) + heat * weight).round().astype(np.uint8)
