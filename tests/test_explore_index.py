@@ -249,3 +249,49 @@ def test_face_chip_source_finds_faces_and_caches_them(tmp_path, shared_data):
     again = FaceChipSource(folder, engine_factory=engine)
     again.scan()  # chips come from the cache: no engine made
     assert len(calls) == 1 and [i.key for i in again.items] == [i.key for i in source.items]
+
+
+def test_large_jpegs_are_drafted_and_boxes_map_back_to_the_file(tmp_path):
+    from desktop.imageio import load_rgb
+
+    big = np.zeros((1200, 1600, 3), np.uint8)
+    big[:, 800:] = 255
+    Image.fromarray(big).save(tmp_path / "big.jpg", quality=90)
+    drafted = load_rgb(tmp_path / "big.jpg", draft_side=300)
+    assert drafted.shape == (300, 400, 3)  # decoded at 1/4 scale, never below 300
+    assert load_rgb(tmp_path / "big.jpg").shape == (1200, 1600, 3)
+    source = ImageFolderSource(tmp_path, max_side=200)
+    source.scan()
+    image = source.load(source.items[0])
+    assert image.shape == (150, 200, 3)
+    assert source.source_size(source.items[0]) == (1200, 1600)
+    assert image[:, 105:].min() > 200 and image[:, :95].max() < 50
+
+
+def test_the_gallerys_face_chips_are_a_source_for_the_encoder(tmp_path):
+    from desktop.explore.sources import GalleryChipSource
+    from desktop.store.gallery import open_gallery
+    from desktop.store.records import NewTemplate
+
+    db = tmp_path / "gallery.sqlite3"
+    gallery = open_gallery(db)
+    chips = [textured_image(70 + n, 150, 150) for n in range(3)]
+    gallery.enrol("Ada", [NewTemplate(chips[0], np.ones(128, np.float32), "m"),
+                          NewTemplate(chips[1], np.ones(128, np.float32), "m")])
+    gallery.enrol("Bob", [NewTemplate(chips[2], np.ones(128, np.float32), "m")])
+    gallery.close()
+    source = GalleryChipSource(db)
+    result = index_layers(source, open_network("encoder", "cpu", "fp32"), ["level2"],
+                          IndexSettings(top_k=3), use_cache=False)["level2"]
+    assert [i.label for i in result.items] == ["Ada · photo 1", "Ada · photo 2", "Bob · photo 1"]
+    assert int((result.sizes[:, 0] == 150).sum()) == 3 and result.source_box(
+        result.entries(0)[0]) is None
+    chip = source.load(source.items[2])
+    assert chip.shape == (150, 150, 3) and np.abs(chip.astype(int) - chips[2]).mean() < 8
+    fingerprint = source.fingerprint()
+    gallery = open_gallery(db)
+    gallery.enrol("Cy", [NewTemplate(chips[0], np.ones(128, np.float32), "m")])
+    gallery.close()
+    again = GalleryChipSource(db)
+    again.scan()
+    assert again.fingerprint() != fingerprint

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from desktop.explore.index import LayerIndex
 from desktop.ui.explore.unit_grid import (
@@ -23,6 +23,7 @@ from desktop.ui.explore.unit_grid import (
     caption,
     unit_order,
 )
+from desktop.ui.explore.widgets import scroll_area
 
 DIAGRAM = 72  # px of the image outline in a column's header
 
@@ -108,10 +109,7 @@ class CompareView(QWidget):
         self.note = QLabel("Pick two or three layers under “Compare with” and index them.")
         self.note.setProperty("role", "fact")
         self.row.addWidget(self.note)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(self.body)
+        scroll = scroll_area(self.body)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         hint = QLabel("Each column shows the units that respond most strongly; deeper layers "

@@ -88,6 +88,20 @@ class ConvDrawing(QWidget):
             painter.drawRect(outer)
             painter.drawRect(inner)
 
+    @staticmethod
+    def _window_and_output(painter: QPainter, win: QRectF, hit: QRectF,
+                           joins: tuple[tuple[QPointF, QPointF], ...]) -> None:
+        """The filter's window, the output sample it makes, and dashed lines joining them."""
+        painter.setPen(QPen(WINDOW_EDGE, 2))
+        painter.setBrush(WINDOW)
+        painter.drawRect(win)
+        painter.setPen(QPen(HIT.darker(140), 2))
+        painter.setBrush(HIT)
+        painter.drawRect(hit)
+        painter.setPen(QPen(WINDOW_EDGE, 1, Qt.PenStyle.DashLine))
+        for a, b in joins:
+            painter.drawLine(a, b)
+
     # -- 1D ------------------------------------------------------------------------------
     def _draw_1d(self, painter: QPainter) -> None:
         spec, shape = self.shape.spec, self.shape
@@ -100,19 +114,12 @@ class ConvDrawing(QWidget):
         self._cells(painter, x0, y_in, cell, 1, total, 0, p, INPUT)
         (first, last), = window(spec, self.position)
         win = QRectF(x0 + (first + p) * cell, y_in, (last - first + 1) * cell, cell)
-        painter.setPen(QPen(WINDOW_EDGE, 2))
-        painter.setBrush(WINDOW)
-        painter.drawRect(win)
         xo = (self.width() - out * cell) / 2
         y_out = self.height() * 0.65
         self._cells(painter, xo, y_out, cell, 1, out, 0, 0, OUTPUT)
         hit = QRectF(xo + self.position[0] * cell, y_out, cell, cell)
-        painter.setPen(QPen(HIT.darker(140), 2))
-        painter.setBrush(HIT)
-        painter.drawRect(hit)
-        painter.setPen(QPen(WINDOW_EDGE, 1, Qt.PenStyle.DashLine))
-        painter.drawLine(win.bottomLeft(), hit.topLeft())
-        painter.drawLine(win.bottomRight(), hit.topRight())
+        self._window_and_output(painter, win, hit, ((win.bottomLeft(), hit.topLeft()),
+                                                   (win.bottomRight(), hit.topRight())))
         self._label(painter, x0, y_in - 8, f"input: {n} samples x {spec.channels} channel(s)"
                     + (f", padding {p} each side" if p else ""))
         self._label(painter, xo, y_out + cell + 18,
@@ -135,19 +142,12 @@ class ConvDrawing(QWidget):
         (r0, r1), (c0, c1) = window(spec, self.position)
         win = QRectF(x0 + (c0 + pw) * cell, y0 + (r0 + ph) * cell, (c1 - c0 + 1) * cell,
                      (r1 - r0 + 1) * cell)
-        painter.setPen(QPen(WINDOW_EDGE, 2))
-        painter.setBrush(WINDOW)
-        painter.drawRect(win)
         xo = x0 + cols * cell + gap
         yo = y0 + (rows - oh) * cell / 2
         self._cells(painter, xo, yo, cell, oh, ow, 0, 0, OUTPUT)
         hit = QRectF(xo + self.position[1] * cell, yo + self.position[0] * cell, cell, cell)
-        painter.setPen(QPen(HIT.darker(140), 2))
-        painter.setBrush(HIT)
-        painter.drawRect(hit)
-        painter.setPen(QPen(WINDOW_EDGE, 1, Qt.PenStyle.DashLine))
-        painter.drawLine(win.topRight(), hit.topLeft())
-        painter.drawLine(win.bottomRight(), hit.bottomLeft())
+        self._window_and_output(painter, win, hit, ((win.topRight(), hit.topLeft()),
+                                                   (win.bottomRight(), hit.bottomLeft())))
         self._label(painter, x0, y0 - 10, f"input {h} x {w} x {spec.channels}"
                     + (f" (padding {ph}, {pw})" if ph or pw else ""))
         self._label(painter, xo, yo - 10, f"output {oh} x {ow} x {spec.filters}")

@@ -15,11 +15,9 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QScrollArea,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -38,7 +36,7 @@ from desktop.explore.conv_shapes import (
     torch_output_shape,
 )
 from desktop.ui.explore.conv_drawing import ConvDrawing
-from desktop.ui.explore.widgets import compact, fact, group, set_role
+from desktop.ui.explore.widgets import compact, fact, group, scroll_area, set_role
 from desktop.ui.qthreading import Worker
 from desktop.ui.settings import read
 
@@ -122,14 +120,11 @@ class ConvShapePage(QWidget):
         left.setContentsMargins(8, 8, 10, 8)
         left.addLayout(dims_row)
         left.addWidget(self.examples)
-        left.addWidget(group("Layer", self._wrap(grid, counts)))
-        left.addWidget(group("Output", self._wrap_widgets(self.output, self.formula,
-                                                          self.params, self.torch_line)))
+        left.addWidget(group("Layer", self._column(grid, counts)))
+        left.addWidget(group("Output", self._column(self.output, self.formula, self.params,
+                                                    self.torch_line)))
         left.addStretch(1)
-        panel = QScrollArea()
-        panel.setWidgetResizable(True)
-        panel.setFrameShape(QFrame.Shape.NoFrame)
-        panel.setWidget(body)
+        panel = scroll_area(body)
         panel.setMinimumWidth(260)
         right_widget = QWidget()
         right = QVBoxLayout(right_widget)
@@ -160,21 +155,16 @@ class ConvShapePage(QWidget):
         self.set_spec(EXAMPLES["2D: RGB image 6 x 6 x 3, 2 filters of 3 x 3"])
 
     @staticmethod
-    def _wrap(*layouts) -> QWidget:
+    def _column(*items) -> QWidget:
+        """Widgets and layouts stacked in one widget."""
         widget = QWidget()
         column = QVBoxLayout(widget)
         column.setContentsMargins(0, 0, 0, 0)
-        for item in layouts:
-            column.addLayout(item)
-        return widget
-
-    @staticmethod
-    def _wrap_widgets(*widgets) -> QWidget:
-        widget = QWidget()
-        column = QVBoxLayout(widget)
-        column.setContentsMargins(0, 0, 0, 0)
-        for item in widgets:
-            column.addWidget(item)
+        for item in items:
+            if isinstance(item, QWidget):
+                column.addWidget(item)
+            else:
+                column.addLayout(item)
         return widget
 
     # -- the spec ----------------------------------------------------------------------
@@ -191,13 +181,11 @@ class ConvShapePage(QWidget):
         self.recompute()
 
     def set_spec(self, spec: ConvSpec) -> None:
+        values = [(self.channels, spec.channels), (self.filters, spec.filters)]
         for d, (_, size, filt, stride, pad) in enumerate(self.rows[: spec.dims]):
-            for spin, value in ((size, spec.size[d]), (filt, spec.filter[d]),
-                                (stride, spec.stride[d]), (pad, spec.padding[d])):
-                spin.blockSignals(True)
-                spin.setValue(value)
-                spin.blockSignals(False)
-        for spin, value in ((self.channels, spec.channels), (self.filters, spec.filters)):
+            values += [(size, spec.size[d]), (filt, spec.filter[d]), (stride, spec.stride[d]),
+                       (pad, spec.padding[d])]
+        for spin, value in values:  # quietly: one recompute at the end
             spin.blockSignals(True)
             spin.setValue(value)
             spin.blockSignals(False)

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -30,7 +29,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -51,7 +49,15 @@ from desktop.ui.explore.compare_view import CompareView
 from desktop.ui.explore.index_job import IndexJob
 from desktop.ui.explore.unit_detail import UnitDetail
 from desktop.ui.explore.unit_grid import UnitGrid, item_loader
-from desktop.ui.explore.widgets import compact, describe, fact, group, select_data
+from desktop.ui.explore.widgets import (
+    compact,
+    describe,
+    fact,
+    group,
+    scroll_area,
+    select_data,
+    write_and_say,
+)
 from desktop.ui.qthreading import Worker
 from desktop.ui.settings import read
 from desktop.ui.style.message_bar import ERROR, INFO, MessageBar
@@ -241,10 +247,7 @@ class PatchesPage(QWidget):
         column.addWidget(group("Index", index_box))
         column.addStretch(1)
         body.setMinimumWidth(PANEL_WIDTH - 24)
-        self.panel = QScrollArea()
-        self.panel.setWidgetResizable(True)
-        self.panel.setFrameShape(QFrame.Shape.NoFrame)
-        self.panel.setWidget(body)
+        self.panel = scroll_area(body)
         self.panel.setMinimumWidth(260)
         self.panel.setMaximumWidth(PANEL_WIDTH + 120)
         for combo in (self.network, self.layer, *self.compare):
@@ -511,13 +514,16 @@ class PatchesPage(QWidget):
         return dialog
 
     # -- saving ------------------------------------------------------------------------
-    def ask_save_sheet(self) -> None:
+    def _ask_path(self, title: str, suffix: str, kind: str) -> str:
+        """A path from a save dialog ('' when cancelled or nothing is indexed)."""
         index = self.main_index()
         if index is None:
-            return
-        name = time.strftime(f"{index.network}-{index.layer}-%Y%m%d-%H%M%S.png")
-        path, _ = QFileDialog.getSaveFileName(self, "Save the sheet as PNG", name,
-                                              "PNG images (*.png)")
+            return ""
+        name = time.strftime(f"{index.network}-{index.layer}-%Y%m%d-%H%M%S{suffix}")
+        return QFileDialog.getSaveFileName(self, title, name, kind)[0]
+
+    def ask_save_sheet(self) -> None:
+        path = self._ask_path("Save the sheet as PNG", ".png", "PNG images (*.png)")
         if path:
             self.save_sheet_to(path)
 
@@ -536,12 +542,7 @@ class PatchesPage(QWidget):
         return worker
 
     def ask_save_json(self) -> None:
-        index = self.main_index()
-        if index is None:
-            return
-        name = time.strftime(f"{index.network}-{index.layer}-%Y%m%d-%H%M%S.json")
-        path, _ = QFileDialog.getSaveFileName(self, "Save the units as JSON", name,
-                                              "JSON (*.json)")
+        path = self._ask_path("Save the units as JSON", ".json", "JSON (*.json)")
         if path:
             self.save_json_to(path)
 
@@ -550,14 +551,9 @@ class PatchesPage(QWidget):
         if index is None:
             return False
         units = self.grid.units_on_page() or list(range(index.channels))
-        try:
-            Path(path).write_text(json.dumps(index.to_json(units), indent=1) + "\n",
-                                  encoding="utf-8")
-        except OSError as exc:
-            self.message.show_message(f"Cannot write {path}: {exc.strerror or exc}", ERROR)
-            return False
-        self.message.show_message(f"Saved {Path(path).name}.", INFO)
-        return True
+        text = json.dumps(index.to_json(units), indent=1) + "\n"
+        return write_and_say(self.message, path,
+                             lambda: Path(path).write_text(text, encoding="utf-8"))
 
     # -- persistence -------------------------------------------------------------------
     def save_state(self, s: QSettings) -> None:

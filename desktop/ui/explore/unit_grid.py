@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QScrollArea,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -29,7 +28,7 @@ from desktop.errors import FacestyleError
 from desktop.explore.index import LayerIndex
 from desktop.explore.patches import ImageCache, unit_tiles
 from desktop.explore.sources import ImageSource
-from desktop.ui.explore.widgets import pixmap
+from desktop.ui.explore.widgets import pixmap, scroll_area
 from desktop.ui.qthreading import Worker
 
 ORDER_NUMBER, ORDER_STRONGEST = "number", "strongest"
@@ -178,10 +177,7 @@ class UnitGrid(QWidget):
         self.grid = QGridLayout(self.body)
         self.grid.setSpacing(8)
         self.grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(self.body)
+        scroll = scroll_area(self.body)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)

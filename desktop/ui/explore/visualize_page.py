@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
@@ -18,11 +17,9 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -32,12 +29,20 @@ from PySide6.QtWidgets import (
 from desktop.explore.networks import layers_of
 from desktop.explore.visualize import VisReport, VisSettings
 from desktop.ui.explore.patches_page import NETWORK_TITLES
-from desktop.ui.explore.widgets import compact, describe, fact, group, select_data
+from desktop.ui.explore.widgets import (
+    compact,
+    describe,
+    fact,
+    group,
+    scroll_area,
+    select_data,
+    write_and_say,
+)
 from desktop.ui.qthreading import Worker
 from desktop.ui.settings import read
 from desktop.ui.style.canvas import ImageCanvas
 from desktop.ui.style.live_view import format_duration
-from desktop.ui.style.message_bar import ERROR, INFO, MessageBar
+from desktop.ui.style.message_bar import ERROR, MessageBar
 from desktop.ui.style.qimage import to_qimage
 from desktop.ui.style.spin import CompactDoubleSpinBox
 
@@ -143,10 +148,7 @@ class VisualizePage(QWidget):
         body.setMinimumWidth(PANEL_WIDTH - 24)
         for combo in (self.network, self.layer, self.objective, self.param):
             compact(combo, 16)
-        panel = QScrollArea()
-        panel.setWidgetResizable(True)
-        panel.setFrameShape(QFrame.Shape.NoFrame)
-        panel.setWidget(body)
+        panel = scroll_area(body)
         panel.setMinimumWidth(260)
         panel.setMaximumWidth(PANEL_WIDTH + 120)
 
@@ -311,13 +313,8 @@ class VisualizePage(QWidget):
         text = {"facestyle-explore": json.dumps({**self.last_settings.to_dict(),
                                                  "step": self.last.step,
                                                  "objective_value": self.last.objective})}
-        try:
-            save_png(path, self.last.image, text)
-        except OSError as exc:
-            self.message.show_message(f"Cannot save {path}: {exc.strerror or exc}", ERROR)
-            return False
-        self.message.show_message(f"Saved {Path(path).name}.", INFO)
-        return True
+        image = self.last.image
+        return write_and_say(self.message, path, lambda: save_png(path, image, text), "save")
 
     # -- persistence -------------------------------------------------------------------
     def save_state(self, s: QSettings) -> None:

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFrame, QLabel, QScrollArea, QWidget
 
 from desktop.errors import FacestyleError
 from desktop.ui.style.live_view import format_duration
+from desktop.ui.style.message_bar import ERROR, INFO, MessageBar
 from desktop.ui.style.qimage import to_qimage
+from desktop.ui.style.side_panel import group  # noqa: F401 - the Explore pages' groups too
 
 
-def group(title: str, *widgets: QWidget) -> QGroupBox:
-    box = QGroupBox(title)
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(8, 6, 8, 8)
-    layout.setSpacing(6)
-    for w in widgets:
-        layout.addWidget(w)
-    return box
+def scroll_area(body: QWidget) -> QScrollArea:
+    """``body`` in a frameless scroll area that resizes it."""
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(body)
+    return scroll
+
+
+def write_and_say(message: MessageBar, path: str | Path, write: Callable[[], object],
+                  what: str = "write") -> bool:
+    """Run ``write()``; say ``Saved NAME.`` on ``message``, or why it could not."""
+    try:
+        write()
+    except OSError as exc:
+        message.show_message(f"Cannot {what} {path}: {exc.strerror or exc}", ERROR)
+        return False
+    message.show_message(f"Saved {Path(path).name}.", INFO)
+    return True
 
 
 def fact(text: str = "", role: str = "fact") -> QLabel:
