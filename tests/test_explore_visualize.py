@@ -67,3 +67,13 @@ def test_same_seed_same_image_and_bad_settings_are_refused():
         next(visualize(VisSettings(layer="relu9_9", device="cpu"), net))
     with pytest.raises(FacestyleError):
         VisSettings(objective="mean").check()
+
+
+def test_a_unit_silent_on_grey_still_gets_a_gradient():
+    """relu2_1 unit 0 gives 0 on the starting image; its pre-ReLU value still rises."""
+    net = open_network("vgg19", "cpu", "fp32")
+    settings = VisSettings(layer="relu2_1", unit=0, steps=20, size=48, precision="fp32",
+                           device="cpu", transforms=False)
+    reports = list(visualize(settings, net))
+    assert reports[-1].objective > reports[0].objective
+    assert len({r.image.tobytes() for r in reports}) > 1

@@ -147,7 +147,8 @@ class ExploreNetwork:
 
     def gradient_model(self) -> tuple[nn.Module, torch.device, torch.dtype]:
         """A module ``f(x, layers) -> {layer: activation}`` for gradient ascent, taking
-        ``(1, 3, H, W)`` RGB in 0..1 (differentiable), its device and its dtype."""
+        ``(1, 3, H, W)`` RGB in 0..1 (differentiable), its device and its dtype. Where
+        the network has it, a ReLU layer's value is taken before the ReLU (VGG19)."""
         raise NotImplementedError
 
     def describe_run(self) -> str:
@@ -167,9 +168,14 @@ class VGGNetwork(ExploreNetwork):
 
     def __init__(self, device: str = "auto", precision: str = "auto") -> None:
         super().__init__(device, precision)
-        from desktop.style.precision import resolve
+        from desktop.device import cpu_precision, pick_device
+        from desktop.style.precision import PRECISIONS, Precision
 
-        self._precision = resolve(device, precision)
+        if precision not in PRECISIONS:
+            raise FacestyleError(f"Unknown precision {precision!r}.", "Use auto, fp32 or bf16.")
+        target = pick_device(device)
+        self._precision = Precision(cpu_precision(precision, target, what="VGG19 (Explore)"),
+                                    target)
         self._net: nn.Module | None = None
 
     @property
@@ -243,7 +249,9 @@ def vgg_inference(net: nn.Module, x: torch.Tensor, wanted: set[str]) -> dict[str
 
 class _VGGGradient(nn.Module):
     """RGB 0..1 (1, 3, H, W) -> VGG19 activations, differentiable with respect to the
-    image (the fused layers' cheap backward), in the network's precision."""
+    image (the fused layers' cheap backward), in the network's precision. For ``reluX_Y``
+    it gives the value before that ReLU (``convX_Y``'s output): a unit silent on the
+    starting image then still gets a gradient, and where it is positive it is the same."""
 
     def __init__(self, owner: VGGNetwork) -> None:
         super().__init__()
@@ -256,7 +264,9 @@ class _VGGGradient(nn.Module):
 
         mean = torch.tensor(CAFFE_MEAN_BGR, device=rgb.device).view(1, 3, 1, 1)
         x = rgb.flip(1) * 255.0 - mean
-        out = features(self.net, x, layers, self.owner._precision)
+        pre = {"conv" + name[4:]: name for name in layers}
+        out = {pre[k]: v for k, v in
+               features(self.net, x, list(pre), self.owner._precision).items()}
         return {k: v.float() for k, v in out.items()}
 
 

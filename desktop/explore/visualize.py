@@ -6,6 +6,10 @@ Gradient ascent on the image x maximises the objective
 * ``unit``: the activation of the one position at the map's centre (one neuron, with the
   receptive field of :class:`~desktop.explore.receptive_field.Geometry`),
 
+taken before the layer's ReLU where the network allows (VGG19's ``reluX_Y`` is
+maximised through ``convX_Y``: a unit that is silent on the starting grey image would
+otherwise get no gradient at all; where it fires the two are the same).
+
 Plain ascent on pixels gives high-frequency noise that the network loves and people cannot
 read; three regularisers (as in Olah et al., "Feature Visualization", Distill 2017, and
 the lucid/lucent libraries) make the images readable:
