@@ -105,3 +105,12 @@ def test_visualize_saves_a_png_with_its_settings(tmp_path, capsys):
         assert img.size == (48, 48)
         saved = json.loads(img.text["facestyle-explore"])
     assert saved["layer"] == "relu2_1" and saved["unit"] == 7 and saved["steps"] == 4
+
+
+@pytest.mark.parametrize("command", ["top-patches", "visualize"])
+def test_help_states_defaults_and_no_empty_ones(command, capsys):
+    with pytest.raises(SystemExit):
+        main(["explore", command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text
+    assert "(default: vgg19)" in text

@@ -151,8 +151,9 @@ def test_bad_and_tiny_images_are_skipped_with_a_reason(tmp_path, vgg_fp32):
 
 def test_an_empty_folder_says_so(tmp_path, vgg_fp32):
     (tmp_path / "notes.txt").write_text("no images here")
-    with pytest.raises(FacestyleError, match="No images found"):
+    with pytest.raises(FacestyleError, match="No images found") as caught:
         index_layers(ImageFolderSource(tmp_path), vgg_fp32, ["relu1_1"])
+    assert str(tmp_path.resolve()) in str(caught.value)  # which folder, in full
 
 
 def test_cancel_stops_the_index_and_caches_nothing(tmp_path, vgg_fp32):

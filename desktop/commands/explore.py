@@ -24,6 +24,8 @@ from pathlib import Path
 from desktop.errors import FacestyleError
 
 DEFAULT_LAYER = {"vgg19": "relu3_1", "encoder": "level3"}
+#: Appended to a help text, hides argparse's "(default: None)" where it says nothing.
+_NO_DEFAULT = "%(default).0s"
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -46,10 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "receptive-field patches that activate it most (at most --per-image from one image).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("folder", nargs="?", metavar="FOLDER",
-                   help="folder of images (for the encoder: the faces found in them)")
-    t.add_argument("--network", choices=("vgg19", "encoder"), default="vgg19")
+                   help="folder of images (for the encoder: the faces found in them)"
+                   + _NO_DEFAULT)
+    t.add_argument("--network", choices=("vgg19", "encoder"), default="vgg19",
+                   help="VGG19 (the style network) or the face encoder f(x)")
     t.add_argument("--layer", help="relu1_1 ... relu5_4 (VGG19) or stem, level4 ... level0 "
-                   "(encoder); default relu3_1 / level3")
+                   "(encoder); default relu3_1 / level3" + _NO_DEFAULT)
     t.add_argument("--units", default="0-15", help="units to report: 0-15, 3,7,9 or all")
     t.add_argument("--top", type=int, default=9, help="entries per unit (k)")
     t.add_argument("--per-image", type=int, default=1,
@@ -58,9 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="VGG19: images are shrunk to this longest side (never enlarged)")
     t.add_argument("--gallery", action="store_true",
                    help="encoder: the gallery's face chips instead of a folder")
-    t.add_argument("--db", help="the gallery database (default: the app's)")
-    t.add_argument("--json", metavar="OUT.json", help="write the entries as JSON")
-    t.add_argument("--sheet", metavar="OUT.png", help="write the units' 3x3 tiles as PNG")
+    t.add_argument("--db", help="the gallery database (default: the app's)" + _NO_DEFAULT)
+    t.add_argument("--json", metavar="OUT.json",
+                   help="write the entries as JSON" + _NO_DEFAULT)
+    t.add_argument("--sheet", metavar="OUT.png",
+                   help="write the units' 3x3 tiles as PNG" + _NO_DEFAULT)
     t.add_argument("--cell", type=int, default=40, help="sheet: pixels per patch")
     t.add_argument("--columns", type=int, default=4, help="sheet: unit tiles per row")
     t.add_argument("--no-cache", action="store_true", help="index again even when cached")
@@ -75,8 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Gradient ascent on an image (Fourier parameterisation, decorrelated "
         "colour, jitter/scale/rotation robustness) to maximise one unit.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    v.add_argument("--network", choices=("vgg19", "encoder"), default="vgg19")
-    v.add_argument("--layer", help="default relu4_1 / level3")
+    v.add_argument("--network", choices=("vgg19", "encoder"), default="vgg19",
+                   help="VGG19 (the style network) or the face encoder f(x)")
+    v.add_argument("--layer", help="default relu4_1 / level3" + _NO_DEFAULT)
     v.add_argument("--unit", type=int, default=0, help="the unit (channel) to maximise")
     v.add_argument("--objective", choices=("channel", "unit"), default="channel",
                    help="channel: its mean over the map; unit: the centre position only")
@@ -91,7 +98,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="no jitter, scaling or rotation between steps")
     v.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     v.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
-    v.add_argument("-o", "--output", required=True, help="where to save the image (PNG)")
+    v.add_argument("-o", "--output", required=True,
+                   help="where to save the image (PNG)" + _NO_DEFAULT)
     v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.set_defaults(func=run_visualize)
 

@@ -192,7 +192,7 @@ def index_layers(source: ImageSource, network: ExploreNetwork, layers: Iterable[
         source.scan(scaled(progress, 0.0, scan_share), cancel)
     if not source.items:
         what = "faces" if source.chip_faces() else "images"
-        raise FacestyleError(f"No {what} found in {source.description}.",
+        raise FacestyleError(f"No {what} found in {source.where or source.description}.",
                              "Pick a folder with JPEG, PNG, BMP, WebP, TIFF or GIF images.")
     fingerprint = source.fingerprint()
     keys = {i.name: cache.cache_key(fingerprint, network.identity, i.name, settings)

@@ -74,6 +74,8 @@ class ImageSource:
 
     kind: str = ""
     description: str = ""
+    #: Where the items come from, for messages ("the folder nst-dev", "the gallery").
+    where: str = ""
     items: list[SourceItem] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
@@ -140,7 +142,8 @@ class ImageFolderSource(ImageSource):
 
     def __init__(self, root: str | os.PathLike[str], max_side: int = 512) -> None:
         root = Path(root).expanduser().resolve()
-        super().__init__("folder", f"{root.name or root} (images up to {max_side} px)")
+        super().__init__("folder", f"{root.name or root} (images up to {max_side} px)",
+                         f"the folder {root}")
         self.root = root
         self.max_side = int(max_side)
         self._listing: list[tuple[str, int, int]] = []
@@ -216,7 +219,7 @@ class FaceChipSource(ImageSource):
     def __init__(self, root: str | os.PathLike[str],
                  engine_factory: Callable[[], Any] | None = None) -> None:
         root = Path(root).expanduser().resolve()
-        super().__init__("faces", f"faces in {root.name or root}")
+        super().__init__("faces", f"faces in {root.name or root}", f"the folder {root}")
         self.root = root
         self._engine_factory = engine_factory
         self._engine: Any = None
@@ -303,7 +306,7 @@ class GalleryChipSource(ImageSource):
     """The aligned face chips stored with the gallery's templates (one item each)."""
 
     def __init__(self, db_path: str | os.PathLike[str] | None = None) -> None:
-        super().__init__("gallery", "the gallery's face chips")
+        super().__init__("gallery", "the gallery's face chips", "the gallery")
         self.db_path = db_path
         self._chips: dict[str, bytes] = {}
         self._ids: list[int] = []
