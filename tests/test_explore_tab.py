@@ -140,6 +140,27 @@ def test_cancel_and_bad_folders_say_what_happened(qtbot, tab, tmp_path):
     assert page.index_button.isEnabled() and not page.results
 
 
+def test_indexing_runs_below_the_ui_threads_priority(qtbot, tab, tmp_path, monkeypatch):
+    import desktop.explore.index as index_module
+    from desktop.ui.torch_runtime import thread_is_lowered
+
+    lowered = []
+    real = index_module.index_layers
+
+    def spy(*args, **kwargs):
+        lowered.append(thread_is_lowered())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "index_layers", spy)
+    page = tab.patches
+    qtbot.waitUntil(lambda: not page.job.running, timeout=WAIT)
+    (tmp_path / "empty").mkdir()
+    page.folder.setText(str(tmp_path / "empty"))
+    assert page.start_index()
+    qtbot.waitUntil(lambda: not page.job.running, timeout=WAIT)
+    assert lowered and all(lowered)  # the receptionist's Check-in tab keeps its priority
+
+
 def test_reopening_shows_the_cached_results_at_once(qtbot, folder):
     first = MainWindow(initial_tab="explore")
     qtbot.addWidget(first)

@@ -1,7 +1,8 @@
 """Indexing a source off the UI thread, with progress, ETA and cancel.
 
 :class:`IndexJob` runs :func:`desktop.explore.index.index_layers` in a
-:class:`~desktop.ui.qthreading.Worker` (one at a time). Signals: ``progress(fraction,
+low-priority :class:`~desktop.ui.qthreading.Worker` (one at a time; the UI and the
+Check-in tab keep their priority). Signals: ``progress(fraction,
 text)`` with the rate and ETA in the text, ``done(dict of LayerIndex)``,
 ``failed(exception)``, ``stopped()`` (cancelled), and ``running_changed(bool)``.
 """
@@ -61,7 +62,7 @@ class IndexJob(QObject):
         self.source = source
         self._started = time.monotonic()
         worker = Worker(_index, source, network, list(layers), settings, device, precision,
-                        cache_only)
+                        cache_only, low_priority=True)
         worker.progress.connect(self._on_progress)
         worker.result.connect(lambda result: self._end(self.done, result))
         worker.error.connect(lambda exc: self._end(self.failed, exc))

@@ -241,7 +241,7 @@ class VisualizePage(QWidget):
         self.progress.setValue(0)
         self.stats.setText("Preparing: loading the network…")
         self._started = time.monotonic()
-        worker = Worker(_run, settings, latest_only=True)
+        worker = Worker(_run, settings, latest_only=True, low_priority=True)
         worker.yielded.connect(self._on_report)
         worker.error.connect(self._on_error)
         worker.finished.connect(self._on_finished)
