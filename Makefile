@@ -58,6 +58,10 @@ screenshot: $(VENV)/.stamp-test
 	FACESTYLE_SHARED_DATA=$(SHARED_DATA) QT_QPA_PLATFORM=offscreen PYTHONPATH=. \
 		$(PY) scripts/style_screenshot.py docs/screenshot-style.png --size 384 --at 50 --history 20
 	QT_QPA_PLATFORM=offscreen PYTHONPATH=. $(PY) scripts/model_page_screenshot.py docs/screenshot-model.png
+	FACESTYLE_SHARED_DATA=$(SHARED_DATA) QT_QPA_PLATFORM=offscreen PYTHONPATH=. \
+		$(PY) scripts/explore_screenshot.py docs/screenshot-explore.png --view compare
+	$(BIN)/facestyle explore top-patches $(SHARED_DATA) --layer relu5_1 --units 0-7 --cell 48 \
+		--sheet docs/explore-sheet-relu5_1.png --quiet
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache

@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.train_verifier",
     "desktop.commands.eval_pairs",
     "desktop.commands.encoders",
+    "desktop.commands.explore",
 )
 
 

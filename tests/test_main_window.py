@@ -19,8 +19,8 @@ def window(qtbot):
     return win
 
 
-def test_window_has_both_tabs_and_a_status_bar(window):
-    assert window.tab_keys() == ["checkin", "style"]
+def test_window_has_its_three_tabs_and_a_status_bar(window):
+    assert window.tab_keys() == ["checkin", "style", "explore"]
     titles = [window.tab_widget.tabText(i) for i in range(window.tab_widget.count())]
     assert titles == [spec.title for spec in TABS]
     window.show_tab("style")
@@ -71,7 +71,7 @@ def test_error_dialog_reads_like_a_message():
     assert "division by zero" in message and "safe" in hint
 
 
-@pytest.mark.parametrize("tab", ["checkin", "style"])
+@pytest.mark.parametrize("tab", ["checkin", "style", "explore"])
 def test_gui_screenshot_writes_a_png_of_the_requested_size(tmp_path, tab):
     out = tmp_path / f"{tab}.png"
     proc = subprocess.run(

@@ -10,7 +10,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gui", help="open the app (the default)")
     p.add_argument("--screenshot", metavar="PATH", type=Path,
                    help="build the window offscreen, save it as PNG and exit")
-    p.add_argument("--tab", metavar="NAME", help="tab to show: checkin or style")
+    p.add_argument("--tab", metavar="NAME", help="tab to show: checkin, style or explore")
     p.add_argument("--size", metavar="WxH", default="1280x800",
                    help="window size for --screenshot (default 1280x800)")
     from desktop.commands.gallery import add_database_option

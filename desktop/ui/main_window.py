@@ -40,6 +40,7 @@ class TabSpec:
 TABS: tuple[TabSpec, ...] = (
     TabSpec("checkin", "Check-in", "desktop.ui.checkin_tab:CheckinTab"),
     TabSpec("style", "Style", "desktop.ui.style_tab:StyleTab"),
+    TabSpec("explore", "Explore", "desktop.ui.explore_tab:ExploreTab"),
 )
 
 

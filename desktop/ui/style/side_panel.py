@@ -15,7 +15,7 @@ PANEL_WIDTH = 380  # the width it gets in a normal window
 MIN_WIDTH = 240
 
 
-def _group(title: str, *widgets: QWidget) -> QGroupBox:
+def group(title: str, *widgets: QWidget) -> QGroupBox:
     box = QGroupBox(title)
     layout = QVBoxLayout(box)
     layout.setContentsMargins(8, 6, 8, 8)
@@ -49,11 +49,11 @@ class SidePanel(QScrollArea):
         layout = QVBoxLayout(body)
         layout.setContentsMargins(8, 8, 10, 8)
         layout.setSpacing(10)
-        layout.addWidget(_group("Images", self.content, self.styles))
-        layout.addWidget(_group("Preset", self.presets))
-        layout.addWidget(_group("Weights", self.controls.weights))
-        layout.addWidget(_group("Painting", self.controls.run))
-        layout.addWidget(_group("Output", self.output))
+        layout.addWidget(group("Images", self.content, self.styles))
+        layout.addWidget(group("Preset", self.presets))
+        layout.addWidget(group("Weights", self.controls.weights))
+        layout.addWidget(group("Painting", self.controls.run))
+        layout.addWidget(group("Output", self.output))
         layout.addStretch(1)
         body.setMinimumWidth(PANEL_WIDTH - 20)
         self.setWidget(body)

@@ -1,0 +1,1 @@
+"""The Explore tab's widgets: top patches per unit, feature visualisation, conv shapes."""
