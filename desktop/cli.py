@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.checkins",
     "desktop.commands.recognize_video",
     "desktop.commands.stylize",
+    "desktop.commands.stylize_video",
     "desktop.commands.train_encoder",
     "desktop.commands.train_verifier",
     "desktop.commands.eval_pairs",

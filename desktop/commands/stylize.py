@@ -97,22 +97,16 @@ SETTING_OPTIONS = {
 }
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def add_setting_options(p: argparse.ArgumentParser, d: Any,
+                        iterations_help: str = "optimiser iterations (one forward/backward "
+                        "each)") -> None:
+    """The options of every :class:`StyleSettings` field (:data:`SETTING_OPTIONS`), with
+    ``d``'s values as defaults; ``facestyle stylize`` and ``stylize-video`` share them."""
     from desktop.style.settings import DEFAULT_STYLE_LAYERS
 
-    d = _defaults()
-    p = sub.add_parser(
-        "stylize", help="paint CONTENT in the style of STYLE (Gatys neural style transfer)",
-        description="Neural style transfer: J = alpha J_content + beta sum_l lambda_l "
-                    "J_style^[l] (+ tv TV), optimised over the image G.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     setting = functools.partial(p.add_argument, action=_Given)  # a StyleSettings option
-    p.add_argument("content", metavar="CONTENT", help="content image (the photo to repaint)")
-    p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s) (paintings)")
-    p.add_argument("-o", "--output", required=True, help="where to save G (PNG)" + _NO_DEFAULT)
     setting("--size", type=int, default=d.size, help="longest side of G in pixels")
-    setting("--iterations", type=int, default=d.iterations,
-            help="optimiser iterations (one forward/backward each)")
+    setting("--iterations", type=int, default=d.iterations, help=iterations_help)
     setting("--alpha", type=float, default=d.alpha, help="content weight")
     setting("--beta", type=float, default=d.beta, help="style weight")
     setting("--style-layers", type=parse_style_layers, default=None,
@@ -146,6 +140,19 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="auto: CUDA when present, else the CPU")
     setting("--precision", choices=("auto", "fp32", "bf16"), default=d.precision,
             help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and on CUDA, else fp32")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    d = _defaults()
+    p = sub.add_parser(
+        "stylize", help="paint CONTENT in the style of STYLE (Gatys neural style transfer)",
+        description="Neural style transfer: J = alpha J_content + beta sum_l lambda_l "
+                    "J_style^[l] (+ tv TV), optimised over the image G.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("content", metavar="CONTENT", help="content image (the photo to repaint)")
+    p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s) (paintings)")
+    p.add_argument("-o", "--output", required=True, help="where to save G (PNG)" + _NO_DEFAULT)
+    add_setting_options(p, d)
     p.add_argument("--settings", metavar="RESULT",
                    help="take every setting, and the thread count, from an image saved by "
                    "the Style tab or by this command (its PNG or .json sidecar), so it paints "

@@ -224,34 +224,42 @@ class SumLoss(nn.ModuleList):
 
 @dataclass
 class LossTerms:
-    """The weighted terms of J for one evaluation (0-dim fp32 tensors)."""
+    """The weighted terms of J for one evaluation (0-dim fp32 tensors). ``temporal``
+    (gamma * J_temporal, :mod:`desktop.style.temporal`) is there for video frames only."""
 
     content: torch.Tensor
     style: torch.Tensor
     tv: torch.Tensor
+    temporal: torch.Tensor | None = None
 
     @property
     def total(self) -> torch.Tensor:
-        return self.content + self.style + self.tv
+        total = self.content + self.style + self.tv
+        return total if self.temporal is None else total + self.temporal
 
     def floats(self) -> dict[str, float]:
         return {"content": float(self.content.detach()), "style": float(self.style.detach()),
-                "tv": float(self.tv.detach()), "total": float(self.total.detach())}
+                "tv": float(self.tv.detach()), "total": float(self.total.detach()),
+                "temporal": float(self.temporal.detach()) if self.temporal is not None
+                else 0.0}
 
 
 class Objective(nn.Module):
-    """``J = alpha J_content + beta sum_l lambda_l J_style^[l] + tv TV``, term by term.
+    """``J = alpha J_content + beta sum_l lambda_l J_style^[l] + tv TV (+ gamma J_temporal)``,
+    term by term.
 
     ``forward(features, image)`` takes G's activations ``{layer: a}`` and G itself
-    (for TV) and returns the weighted :class:`LossTerms`.
+    (for TV and the temporal term of a video frame) and returns the weighted
+    :class:`LossTerms`.
     """
 
     def __init__(self, content: nn.Module | None, style: nn.Module | None,
-                 tv: nn.Module | None) -> None:
+                 tv: nn.Module | None, temporal: nn.Module | None = None) -> None:
         super().__init__()
         self.content = content
         self.style = style
         self.tv = tv
+        self.temporal = temporal
 
     def forward(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> LossTerms:
         zero = image.new_zeros((), dtype=torch.float32)
@@ -259,6 +267,7 @@ class Objective(nn.Module):
             content=self.content(features) if self.content is not None else zero,
             style=self.style(features) if self.style is not None else zero,
             tv=self.tv(image) if self.tv is not None else zero,
+            temporal=self.temporal(image) if self.temporal is not None else None,
         )
 
 
@@ -282,10 +291,13 @@ def style_gram_target(style_features: Sequence[Mapping[str, torch.Tensor]], laye
 def build_objective(alpha: float, beta: float, content_layer: str,
                     content_target: torch.Tensor | None,
                     style_layers: Mapping[str, float],
-                    style_targets: Mapping[str, torch.Tensor], tv_weight: float) -> Objective:
+                    style_targets: Mapping[str, torch.Tensor], tv_weight: float,
+                    temporal: nn.Module | None = None) -> Objective:
     """Assemble J from its parts. Terms whose weight is 0 are left out (cost nothing).
 
-    ``style_targets`` maps each style layer to its (blended, rescaled) Gram target.
+    ``style_targets`` maps each style layer to its (blended, rescaled) Gram target;
+    ``temporal`` is a video frame's weighted temporal term on the image, if any
+    (:meth:`desktop.style.temporal.TemporalTerm.at`).
     """
     content = None
     if alpha and content_target is not None:
@@ -294,4 +306,4 @@ def build_objective(alpha: float, beta: float, content_layer: str,
                    for layer, weight in style_layers.items() if weight]
     style = Scale(SumLoss(style_terms), beta) if beta and style_terms else None
     tv = Scale(TVLoss(), tv_weight) if tv_weight else None
-    return Objective(content, style, tv)
+    return Objective(content, style, tv, temporal)

@@ -40,6 +40,7 @@ from desktop.style.memory import available_bytes, format_bytes, job_bytes
 from desktop.style.precision import Precision, features, prepare_network, resolve
 from desktop.style.scratch import Scratch
 from desktop.style.settings import IterationReport, StyleSettings
+from desktop.style.temporal import TemporalTerm
 from desktop.style.vgg import (
     CAFFE_MEAN_BGR,
     FEATURE_LAYERS,
@@ -301,7 +302,7 @@ class Problem:
 
     def __init__(self, net: torch.nn.Module, precision: Precision, settings: StyleSettings,
                  plan: JobPlan, content: np.ndarray, styles: Sequence[np.ndarray],
-                 height: int, width: int) -> None:
+                 height: int, width: int, temporal: TemporalTerm | None = None) -> None:
         self.net = net
         self.precision = precision
         self.layers = plan.layers
@@ -332,8 +333,9 @@ class Problem:
         self.content_scale = (final_h * final_w) / float(here_h * here_w)
         self.objective: Objective = build_objective(
             settings.alpha * self.content_scale, settings.beta, settings.content_layer,
-            content_target,
-            settings.style_layers, targets, settings.tv_weight).to(device)
+            content_target, settings.style_layers, targets, settings.tv_weight,
+            # a per-value mean, so in the same units at every scale
+            temporal.at(height, width, device) if temporal is not None else None).to(device)
         #: the backward passes' work buffers, reused by every evaluation at this scale
         self.scratch = Scratch()
 
@@ -394,13 +396,18 @@ def _check_image(image: object, what: str) -> np.ndarray:
 
 
 def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettings,
-            cancel: CancelToken | None = None) -> Iterator[IterationReport]:
+            cancel: CancelToken | None = None, *, start: np.ndarray | None = None,
+            temporal: TemporalTerm | None = None) -> Iterator[IterationReport]:
     """Run one style-transfer job, yielding an :class:`IterationReport` after each iteration.
 
     ``content`` and each style are ``(H, W, 3)`` RGB uint8 (from ``desktop.imageio.
     load_rgb``). G has ``settings.size`` pixels on its longest side and the content's
     aspect ratio. Raises FacestyleError for missing images, bad settings or too little
     memory (before any work), and Cancelled when ``cancel`` is cancelled.
+
+    For a video frame (:mod:`desktop.style.video`): ``start`` (``(H, W, 3)`` RGB, uint8 or
+    float 0..255, any size) replaces ``settings.init`` as the first G, and ``temporal``
+    adds ``gamma * J_temporal`` to J (reported as ``IterationReport.temporal``).
     """
     content = _check_image(content, "content")
     if not styles:
@@ -421,7 +428,10 @@ def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettin
             zip(plan.scales, plan.iterations, strict=True)):
         if cancel is not None:
             cancel.checkpoint()
-        if x is None:
+        if x is None and start is not None:
+            x = preprocess(imgs.resize(np.asarray(start, np.float32), height, width))
+            pixel_range_projection(x)(x.view(-1))
+        elif x is None:
             x = initial_image(settings, loss_content, loss_styles, plan.style_blend,
                               height, width)
         else:
@@ -429,7 +439,7 @@ def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettin
             pixel_range_projection(x)(x.view(-1))  # bicubic can overshoot
         x = x.to(precision.device).contiguous().requires_grad_(True)
         problem = Problem(net, precision, settings, plan, loss_content, loss_styles,
-                          height, width)
+                          height, width, temporal)
         colour_source = imgs.resize(content, height, width) if settings.preserve_colors \
             else None
         losses, grad = problem.evaluate(x)
@@ -461,7 +471,7 @@ def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettin
                 device=device_name, precision=precision.name, scale_index=scale_index,
                 notices=list(plan.notices), evaluations=evaluations,
                 threads=torch.get_num_threads(), scales=scales_table,
-                scale_iteration=scale_iteration, flat=flat)
+                scale_iteration=scale_iteration, flat=flat, temporal=losses["temporal"])
             if flat:
                 break
         del stepper, problem, grad  # free this scale's targets and history before the next

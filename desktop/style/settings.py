@@ -96,6 +96,8 @@ class IterationReport:
     #: CPU threads the job ran on (0: unknown). Float sums split over another number of
     #: threads round differently, so the same settings reproduce G bit for bit only with it.
     threads: int = 0
+    #: gamma * J_temporal of a video frame (0 for still images); included in ``total``
+    temporal: float = 0.0
 
     def losses(self) -> dict[str, float]:
         return {"content": self.content, "style": self.style, "tv": self.tv, "total": self.total}
