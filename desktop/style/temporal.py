@@ -43,7 +43,7 @@ class _TemporalLossFunction(torch.autograd.Function):
                 weights: torch.Tensor, d: float) -> torch.Tensor:
         # x (1, 3, H, W); targets (k, 3, H, W); weights (k, 1, H, W): k earlier frames
         with torch.autocast(x.device.type, enabled=False):
-            diff = x.detach().float() - targets  # (k, 3, H, W)
+            diff = x.detach().to(torch.promote_types(x.dtype, torch.float32)) - targets
             weighted = diff * weights  # c (x - W)
             ctx.save_for_backward(weighted)
             ctx.d = d
