@@ -149,6 +149,7 @@ class VideoStep:
     frame_iterations: int = 0  # iterations this frame will take
     eta_seconds: float | None = None  # to the end of the clip, at the recent pace
     notices: list[str] = field(default_factory=list)
+    frame: np.ndarray | None = field(default=None, repr=False)  # the input frame painted
 
 
 def _sha1_image(image: np.ndarray) -> str:
@@ -420,7 +421,7 @@ def stylize_video(clip: str | Path, styles: list[np.ndarray], settings: VideoSet
             left = frame_iterations - report.iteration \
                 + int(settings.style.iterations) * (n - position - 1)
             yield VideoStep(position, n, report=report, frame_iterations=frame_iterations,
-                            eta_seconds=pace.eta(left), notices=notices)
+                            eta_seconds=pace.eta(left), notices=notices, frame=frame)
         if last is None:  # pragma: no cover - stylize yields at least once or raises
             raise FacestyleError(f"Frame {index} could not be painted.")
         result = FrameResult(

@@ -11,10 +11,15 @@ The widgets live in :mod:`desktop.ui.style`; this module wires them to one
   plot, and the status line shows the iteration, it/s, ETA and device;
 * a finished or stopped job lands in the history strip; G can be saved as PNG with its
   settings (PNG text + JSON sidecar), or every N iterations while it runs.
+
+**Video mode** (the switch above the images) paints a clip frame by frame with the same
+styles, weights and painting options; :class:`~desktop.ui.style.video_mode.VideoMode`
+runs it, with its own view in place of the image preview.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -24,7 +29,14 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QCursor, QKeySequence, QShortcut, QShowEvent
-from PySide6.QtWidgets import QApplication, QFileDialog, QHBoxLayout, QSplitter, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QSplitter,
+    QStackedWidget,
+    QWidget,
+)
 
 from desktop.errors import FacestyleError
 from desktop.style.presets import apply_preset
@@ -40,8 +52,10 @@ from desktop.ui.style.job import FAILED, FINISHED, IDLE, PAUSED, RUNNING, StyleJ
 from desktop.ui.style.live_view import LiveView, format_duration
 from desktop.ui.style.look import STYLE_SHEET
 from desktop.ui.style.message_bar import ERROR, INFO, WARNING
+from desktop.ui.style.message_bar import describe as _describe
 from desktop.ui.style.qimage import to_qimage
-from desktop.ui.style.side_panel import PANEL_WIDTH, SidePanel
+from desktop.ui.style.side_panel import IMAGE_MODE, PANEL_WIDTH, VIDEO_MODE, SidePanel
+from desktop.ui.style.video_mode import VideoMode
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +65,19 @@ MISSING = "missing"  # the key of the "To start, add ..." message
 class StyleTab(QWidget):
     title = "Style"
 
-    def __init__(self, parent: QWidget | None = None, stylize: Any = None) -> None:
+    def __init__(self, parent: QWidget | None = None, stylize: Any = None,
+                 stylize_video: Any = None) -> None:
         super().__init__(parent)
         self.setObjectName("styleTab")
         self.setStyleSheet(STYLE_SHEET)
         self.side = SidePanel()
         self.live = LiveView()
         self.job = StyleJob(stylize, self)
+        self.video = VideoMode(self.settings, self.side.styles.images, stylize_video, self)
+        self.side.add_video_panel(self.video.panel)
+        self.right = QStackedWidget()
+        self.right.addWidget(self.live)
+        self.right.addWidget(self.video.view)
         self.shown: np.ndarray | None = None  # the G in the preview
         self.shown_settings: StyleSettings | None = None
         self.shown_inputs: dict[str, Any] = {}  # the sources of the shown G's C and S
@@ -76,7 +96,7 @@ class StyleTab(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setChildrenCollapsible(False)
         splitter.addWidget(self.side)
-        splitter.addWidget(self.live)
+        splitter.addWidget(self.right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([PANEL_WIDTH, 900])
@@ -86,6 +106,7 @@ class StyleTab(QWidget):
         layout.addWidget(splitter)
 
         side, live = self.side, self.live
+        side.mode_changed.connect(self.set_mode)
         side.content.changed.connect(self._inputs_changed)
         side.styles.changed.connect(self._inputs_changed)
         for source in (side.content, side.styles):
@@ -114,6 +135,15 @@ class StyleTab(QWidget):
         paste = QShortcut(QKeySequence(QKeySequence.StandardKey.Paste), self)
         paste.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         paste.activated.connect(self.paste_image)
+
+    # -- Image / Video ---------------------------------------------------------------
+    def mode(self) -> str:
+        return self.side.mode()
+
+    def set_mode(self, mode: str) -> None:
+        """Show Image or Video mode (a running job of the other mode keeps running)."""
+        self.side.set_mode(mode)
+        self.right.setCurrentWidget(self.video.view if mode == VIDEO_MODE else self.live)
 
     # -- settings --------------------------------------------------------------------
     def settings(self) -> StyleSettings:
@@ -458,6 +488,8 @@ class StyleTab(QWidget):
         settings.setValue("style/autosave_every", out.every.value())
         settings.setValue("style/autosave_folder", out.folder.text())
         settings.setValue("style/preset", self.side.presets.current_name() or "")
+        settings.setValue("style/mode", self.mode())
+        settings.setValue("style/video", json.dumps(self.video.state()))
 
     def restore_state(self, settings: QSettings) -> None:
         base = StyleSettings()
@@ -496,6 +528,22 @@ class StyleTab(QWidget):
         preset = read(settings, "style/preset", "", str)
         if preset in self.side.presets.names():
             self.side.presets.select(preset)
+        try:
+            video = json.loads(read(settings, "style/video", "{}", str))
+        except ValueError:
+            video = {}
+        clip = video.get("clip") if isinstance(video, dict) else None
+        if isinstance(clip, str) and clip:
+            if Path(clip).is_file():
+                self.video.panel.clip.load_file(clip)
+            else:
+                gone.append(clip)
+        if isinstance(video, dict) and isinstance(video.get("video"), dict):
+            from desktop.style.video import VideoSettings
+
+            with contextlib.suppress(TypeError, ValueError):
+                self.video.panel.options.set_from(VideoSettings.from_dict(video["video"]))
+        self.set_mode(read(settings, "style/mode", IMAGE_MODE, str))
         if gone:
             self.message("Last time's images are no longer there: "
                          + ", ".join(Path(p).name for p in gone) + ".", INFO)
@@ -508,15 +556,10 @@ class StyleTab(QWidget):
         if self._warming is not None:
             self._warming.wait(timeout)
         stopped = self.job.shutdown(timeout=timeout)
+        stopped = self.video.shutdown(timeout) and stopped
         if not stopped:
             log.warning("the style job did not stop within %.0f s", timeout)
         return stopped
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, FacestyleError):
-        return exc.message + (f" {exc.hint}" if exc.hint else "")
-    return str(exc) or type(exc).__name__
 
 
 def _path_or_empty(source: str) -> str:

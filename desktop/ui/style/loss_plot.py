@@ -26,7 +26,11 @@ SERIES = (  # key, label, colour, width
     ("content", "α·J_content", "#1a73e8", 1.6),
     ("style", "β·J_style", "#e8710a", 1.6),
     ("tv", "TV", "#9aa0a6", 1.2),
+    ("temporal", "γ·J_temporal", "#188038", 1.6),
 )
+#: Series listed in the legend only once they have a value (TV, and the temporal term of
+#: a video).
+OPTIONAL = {"tv": "TV", "temporal": "γ·J_temporal"}
 REDRAW_MS = 200
 PLOT_TIP = ("The loss after every iteration, log scale: total J = α·J_content + β·J_style "
             "(+ TV).\nA falling style curve means G is taking on the style; the content curve "
@@ -65,9 +69,10 @@ class LossPlot(QWidget):
             curve = self.plot.plot([], [], name=label, pen=pg.mkPen(colour, width=width),
                                    connect="finite")
             self._curves[key] = curve
-        self._curves["tv"].setVisible(False)
-        self.legend.removeItem(self._curves["tv"])  # listed once a TV term shows up
-        self._tv_listed = False
+        for key in OPTIONAL:
+            self._curves[key].setVisible(False)
+            self.legend.removeItem(self._curves[key])  # listed once the term shows up
+        self._listed: set[str] = set()
         self.set_iterations(100)
         self.plot.setYRange(0, 4, padding=0)  # 1 .. 1e4 until there are losses
         self._redraw_timer = QTimer(self)
@@ -131,12 +136,12 @@ class LossPlot(QWidget):
         x = np.asarray(self._x, dtype=float)
         for key, curve in self._curves.items():
             y = np.asarray(self._y[key], dtype=float)
-            if key == "tv":
+            if key in OPTIONAL:
                 shown = bool(np.isfinite(y).any())
                 curve.setVisible(shown)
-                if shown and not self._tv_listed:
-                    self.legend.addItem(curve, "TV")
-                    self._tv_listed = True
+                if shown and key not in self._listed:
+                    self.legend.addItem(curve, OPTIONAL[key])
+                    self._listed.add(key)
             if np.isfinite(y).any():
                 curve.setData(x, y)
             else:

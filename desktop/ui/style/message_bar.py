@@ -12,6 +12,15 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 INFO, WARNING, ERROR = "info", "warning", "error"
 
 
+def describe(exc: BaseException) -> str:
+    """An error in one line for the message bar: a FacestyleError's message and hint."""
+    from desktop.errors import FacestyleError
+
+    if isinstance(exc, FacestyleError):
+        return exc.message + (f" {exc.hint}" if exc.hint else "")
+    return str(exc) or type(exc).__name__
+
+
 class MessageBar(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

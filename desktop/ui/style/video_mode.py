@@ -1,0 +1,256 @@
+"""The Style tab's Video mode: wires the clip card and video options, the video view and
+one :class:`~desktop.ui.style.video_job.VideoJob`.
+
+The style images, weights and painting options are the tab's own (shared with Image
+mode). Each job's finished frames live in a work folder under the app's cache, named by
+the clip, the style images and the settings, so pressing Start again after a Stop (or
+after closing the app) resumes at the next frame, while any change of clip or setting
+starts a fresh folder. *Save video…* encodes the finished frames.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QFileDialog, QWidget
+
+from desktop.errors import FacestyleError
+from desktop.paths import user_dirs
+from desktop.style import video_io
+from desktop.style.settings import StyleSettings
+from desktop.style.video import (
+    FrameResult,
+    VideoSettings,
+    VideoStep,
+    WorkFolder,
+    job_id,
+    job_key,
+    painted_indices,
+    write_result,
+)
+from desktop.ui.error_dialog import show_error
+from desktop.ui.qthreading import Worker
+from desktop.ui.style.live_view import format_duration
+from desktop.ui.style.message_bar import ERROR, INFO, WARNING
+from desktop.ui.style.message_bar import describe as _describe
+from desktop.ui.style.video_job import FAILED, FINISHED, IDLE, PAUSED, VideoFn, VideoJob
+from desktop.ui.style.video_panel import VideoPanel
+from desktop.ui.style.video_view import VideoView
+
+MISSING = "video-missing"
+
+
+def work_root() -> Path:
+    """Where the Style tab keeps the frames of video jobs."""
+    return user_dirs().cache / "video-work"
+
+
+class VideoMode(QObject):
+    """``panel`` (side) and ``view`` (right) of Video mode, and the job behind them.
+
+    ``style_settings()`` and ``styles()`` read the tab's shared controls.
+    """
+
+    def __init__(self, style_settings: Callable[[], StyleSettings],
+                 styles: Callable[[], list[np.ndarray]], video_fn: VideoFn | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._style_settings = style_settings
+        self._styles = styles
+        self._parent = parent
+        self.panel = VideoPanel()
+        self.view = VideoView()
+        self.job = VideoJob(video_fn, self)
+        self.work: Path | None = None  # the folder of the job shown
+        self.settings: VideoSettings | None = None
+        self._started = 0.0
+        self._save_worker: Worker | None = None
+        self._notices_shown = False
+
+        self.panel.clip.changed.connect(self._clip_changed)
+        self.panel.clip.failed.connect(lambda exc: self.message(_describe(exc), ERROR))
+        self.view.start_button.clicked.connect(self.start)
+        self.view.pause_button.clicked.connect(self.job.toggle_pause)
+        self.view.stop_button.clicked.connect(self.job.stop)
+        self.view.save_button.clicked.connect(self.ask_save)
+        self.job.step.connect(self._on_step)
+        self.job.frames.connect(self._on_frames)
+        self.job.state_changed.connect(self._on_state)
+        self.job.ended.connect(self._on_ended)
+        self.job.failed.connect(lambda exc: show_error(self._parent, exc,
+                                                       "Video style transfer stopped"))
+        self.view.set_running(IDLE)
+
+    # -- settings and inputs -----------------------------------------------------------
+    def video_settings(self) -> VideoSettings:
+        return self.panel.options.apply(VideoSettings(style=self._style_settings()))
+
+    def message(self, text: str, level: str = INFO, key: str = "") -> None:
+        self.view.message.show_message(text, level, key=key)
+
+    def _clip_changed(self) -> None:
+        clip = self.panel.clip
+        if clip.info is not None:
+            self.panel.options.start_frame.setMaximum(max(0, clip.info.frames - 1))
+        if not self.job.running:
+            self.view.clear()
+            self.view.show_input(clip.first_frame, "input · frame 0 (press Start to paint)")
+            self.view.stats.setText("Ready")
+        self.view.message.clear(MISSING)
+
+    def missing(self) -> list[str]:
+        out = []
+        if self.panel.clip.info is None:
+            out.append("a content clip (the video to repaint)")
+        if not self._styles():
+            out.append("a style image S (the painting whose style to copy)")
+        return out
+
+    # -- running -------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Start (or resume) painting the clip; False with a message when it cannot."""
+        if self.job.running:
+            return False
+        missing = self.missing()
+        self.panel.clip.set_missing(self.panel.clip.info is None)
+        if missing:
+            self.message("To start, add " + " and ".join(missing) + ".", ERROR, MISSING)
+            return False
+        settings = self.video_settings()
+        if not settings.style.style_layers:
+            self.message("Tick at least one style layer in the λ table (Weights).", ERROR)
+            return False
+        info = self.panel.clip.info
+        assert info is not None
+        styles = self._styles()
+        try:
+            settings.check()
+            key = job_key(info, styles, settings)
+            done = len(painted_indices(work_root() / job_id(key), info, settings))
+        except (FacestyleError, OSError) as exc:
+            self.message(_describe(exc), ERROR)
+            return False
+        self.work = work_root() / job_id(key)
+        self.settings = settings
+        self.view.clear()
+        self.view.fps = info.fps
+        n = len(range(settings.start_frame, info.frames if not settings.max_frames else
+                      min(info.frames, settings.start_frame + settings.max_frames)))
+        self.view.plot.set_iterations(n)
+        self.view.progress.setRange(0, n)
+        self.view.progress.setValue(done)
+        self.view.message.clear()
+        if done:
+            self.message(f"Resuming: {done} of {n} frames were painted before with these "
+                         "settings; painting goes on at the next one.", INFO)
+        self.view.stats.setText("Preparing: loading VGG19…")
+        self._started = time.monotonic()
+        self._notices_shown = False
+        self.job.start(info.path, styles, settings, self.work)
+        return True
+
+    def _on_state(self, state: str) -> None:
+        self.view.set_running(state)
+        if state == PAUSED:
+            self.view.stats.setText(self.view.stats.text().split("  ·  paused")[0]
+                                    + "  ·  paused")
+
+    def _on_frames(self, frames: list[FrameResult]) -> None:
+        for f in frames:
+            self.view.add_frame(f.index, f.input, f.image, {**f.losses})
+        self.view.progress.setValue(len(self.view.finished))
+
+    def _on_step(self, step: VideoStep) -> None:
+        if not self._notices_shown and step.notices:
+            self._notices_shown = True
+            self.message(" ".join(step.notices), WARNING)
+        n = step.frames
+        parts = [f"Frame {step.position + 1} / {n}"]
+        report = step.report
+        if report is not None:
+            parts.append(f"iteration {report.iteration} / {step.frame_iterations}")
+            index = (self.settings.start_frame if self.settings else 0) + step.position
+            self.view.show_painting(index, step.frame, report.image,
+                                    f"painting frame {index} · iteration "
+                                    f"{report.iteration} / {step.frame_iterations}")
+            device = report.device + (f" · {report.precision}" if report.precision else "")
+            self.view.device_label.setText(device)
+            parts.append(f"J = {report.total:.4g}")
+        painted = [f for f in self.job.log.frames if not f.resumed]
+        if painted:
+            per_frame = sum(f.seconds for f in painted[-10:]) / len(painted[-10:])
+            parts.append(f"{per_frame:.1f} s/frame")
+        if step.eta_seconds is not None:
+            parts.append(f"ETA {format_duration(step.eta_seconds)}")
+        if self.job.state == PAUSED:
+            parts.append("paused")
+        self.view.stats.setText("  ·  ".join(parts))
+
+    def _on_ended(self, outcome: str) -> None:
+        self.view.plot.flush()
+        frames = self.job.log.frames
+        done = len(self.view.finished)
+        elapsed = format_duration(time.monotonic() - self._started)
+        painted = sum(1 for f in frames if not f.resumed)
+        if outcome == FINISHED:
+            text = (f"Finished: {done} frames ({painted} painted now, {elapsed}). "
+                    "Save video… writes them as a video file.")
+        elif outcome == FAILED:
+            text = f"The job failed after {done} frames; they are kept."
+        else:
+            text = (f"Stopped after {done} frames ({elapsed}); they are kept. Start resumes "
+                    "at the next frame.")
+        self.view.stats.setText(text)
+        self.view.set_running(IDLE)
+
+    # -- saving --------------------------------------------------------------------------
+    def ask_save(self) -> None:
+        info = self.panel.clip.info
+        if info is None or not self.view.finished or self.work is None:
+            self.message("There is no painted frame to save yet: press Start first.", ERROR)
+            return
+        suggestion = str(Path(info.path).with_name(Path(info.path).stem + "-styled.mp4"))
+        path, _ = QFileDialog.getSaveFileName(self.view, "Save the stylised video",
+                                              suggestion, "MP4 video (*.mp4);;AVI video "
+                                              "(*.avi)")
+        if path:
+            self.save_to(path)
+
+    def save_to(self, path: str | Path) -> Worker | None:
+        """Encode the finished frames into ``path`` off the UI thread (a message says when
+        it is done); returns the worker, None when there is nothing to save."""
+        info = self.panel.clip.info
+        if info is None or self.work is None or not self.view.finished:
+            return None
+        path = Path(path)
+        if path.suffix.lower() not in video_io.CODECS:
+            path = path.with_suffix(".mp4")
+        indices = [index for index, _, _ in self.view.finished]
+        worker = Worker(write_result, self.work, path, info.fps, indices)
+        worker.result.connect(lambda got: self.message(
+            f"Saved {path.name}: {got[0]} frames, {got[1]}×{got[2]}, {info.fps:.3g} fps"
+            + (" (without the clip's sound)." if info.has_audio else "."), INFO))
+        worker.error.connect(lambda exc: show_error(self._parent, exc,
+                                                    "Could not save the video"))
+        self._save_worker = worker
+        self.view.save_button.setEnabled(False)
+        worker.finished.connect(lambda: self.view.set_running(self.job.state))
+        worker.start()
+        return worker
+
+    def discard_work(self) -> None:
+        """Forget the frames of the job shown (its work folder)."""
+        if self.work is not None and not self.job.running:
+            WorkFolder(self.work).clear()
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        return self.job.shutdown(timeout)
+
+    def state(self) -> dict[str, Any]:
+        """What the tab remembers between sessions."""
+        return {"clip": self.panel.clip.path, "video": self.video_settings().to_dict()}

@@ -1,0 +1,237 @@
+"""The right-hand side of the Style tab in Video mode: the input and stylised frames side by
+side, a player over the finished frames, the numbers and the per-frame loss plot.
+
+While a job runs, the view follows the frame being painted (its G after every iteration)
+unless the user has moved the frame slider back to look at an earlier frame; *Play*
+loops over the finished frames at the clip's frame rate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.ui.style.canvas import ImageCanvas
+from desktop.ui.style.loss_plot import LossPlot
+from desktop.ui.style.message_bar import MessageBar
+from desktop.ui.style.qimage import to_qimage
+
+PLACEHOLDER = ("Open a clip on the left and pick a style image,\n"
+               "then press Start to paint it frame by frame.")
+PLOT_TIP = ("The loss of each finished frame, log scale: total J = α·J_content + β·J_style "
+            "+ γ·J_temporal.\nThe temporal term is the price of keeping a frame close to "
+            "the previous result\nwarped by the optical flow (0 on the first frame of a "
+            "shot).")
+
+
+class VideoView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.start_button = QPushButton("▶  Start")
+        self.start_button.setObjectName("startButton")
+        self.start_button.setShortcut(QKeySequence("Ctrl+Return"))
+        self.start_button.setToolTip("Paint the clip with these settings (Ctrl+Enter); a "
+                                     "stopped clip resumes at its next frame")
+        self.pause_button = QPushButton("❚❚  Pause")
+        self.pause_button.setObjectName("pauseButton")
+        self.pause_button.setToolTip("Pause after the current iteration; press again to resume")
+        self.stop_button = QPushButton("■  Stop")
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setToolTip("Stop after the current iteration; the finished frames are "
+                                    "kept and Start resumes at the next one")
+        self.save_button = QPushButton("Save video…")
+        self.save_button.setObjectName("saveVideoButton")
+        self.save_button.setToolTip("Write the finished frames as a video file (MP4 or AVI)")
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        for w in (self.start_button, self.pause_button, self.stop_button):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        bar.addWidget(self.save_button)
+        self.message = MessageBar()
+
+        self.input_canvas = ImageCanvas(PLACEHOLDER)
+        self.input_canvas.setObjectName("videoInput")
+        self.output_canvas = ImageCanvas("")
+        self.output_canvas.setObjectName("videoOutput")
+        self.input_canvas.link(self.output_canvas)
+        self.output_canvas.link(self.input_canvas)
+        frames_row = QHBoxLayout()
+        frames_row.setContentsMargins(0, 0, 0, 0)
+        frames_row.setSpacing(4)
+        frames_row.addWidget(self.input_canvas, 1)
+        frames_row.addWidget(self.output_canvas, 1)
+
+        self.play_button = QToolButton()
+        self.play_button.setObjectName("playButton")
+        self.play_button.setText("▶ Play")
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Play the finished frames in a loop at the clip's rate")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("frameSlider")
+        self.slider.setRange(0, 0)
+        self.slider.setToolTip("Look at any finished frame; back at the end it follows the "
+                               "painting again")
+        self.frame_label = QLabel("no frames yet")
+        self.frame_label.setObjectName("frameLabel")
+        self.frame_label.setMinimumWidth(120)
+        player = QHBoxLayout()
+        player.setContentsMargins(0, 0, 0, 0)
+        player.addWidget(self.play_button)
+        player.addWidget(self.slider, 1)
+        player.addWidget(self.frame_label)
+
+        self.progress = QProgressBar()
+        self.progress.setObjectName("styleProgress")
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(6)
+        self.stats = QLabel("Ready")
+        self.stats.setObjectName("styleStats")
+        self.stats.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.device_label = QLabel("")
+        self.device_label.setObjectName("styleDevice")
+        self.device_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        stats_row = QHBoxLayout()
+        stats_row.setContentsMargins(2, 0, 2, 0)
+        stats_row.addWidget(self.stats, 3)
+        stats_row.addWidget(self.device_label, 2)
+
+        self.plot = LossPlot()
+        self.plot.plot.setToolTip(PLOT_TIP)
+        self.plot.plot.setLabel("bottom", "frame")
+        self.plot.setMinimumHeight(120)
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.setSpacing(6)
+        top_layout.addLayout(bar)
+        top_layout.addWidget(self.message)
+        top_layout.addLayout(frames_row, 1)
+        top_layout.addLayout(player)
+        top_layout.addWidget(self.progress)
+        top_layout.addLayout(stats_row)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(top)
+        self.splitter.addWidget(self.plot)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([560, 220])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter)
+
+        #: finished frames: (clip frame number, input, stylised), in order
+        self.finished: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self.fps = 25.0
+        self._following = True
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._next_frame)
+        self.play_button.toggled.connect(self._play)
+        self.slider.valueChanged.connect(self._slider_moved)
+
+    # -- frames ---------------------------------------------------------------------------
+    def clear(self) -> None:
+        self.finished.clear()
+        self.play_button.setChecked(False)
+        self._following = True
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, 0)
+        self.slider.blockSignals(False)
+        self.frame_label.setText("no frames yet")
+        self.plot.clear()
+
+    def show_input(self, frame: np.ndarray | None, caption: str = "") -> None:
+        """The clip's first frame before a job (or None to clear)."""
+        self.input_canvas.caption = caption
+        self.input_canvas.set_image(to_qimage(frame) if frame is not None else None)
+        if frame is None:
+            self.output_canvas.set_image(None)
+
+    def add_frame(self, index: int, frame: np.ndarray, image: np.ndarray,
+                  losses: dict[str, float] | None = None) -> None:
+        """A finished frame: kept for the player, plotted, and shown when following."""
+        self.finished.append((index, frame, image))
+        if losses is not None:
+            self.plot.append([(len(self.finished), losses)])
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, len(self.finished) - 1)
+        if self._following:
+            self.slider.setValue(len(self.finished) - 1)
+        self.slider.blockSignals(False)
+        if self._following and not self.play_button.isChecked():
+            self._show(len(self.finished) - 1)
+        else:
+            self._update_label()
+
+    def show_painting(self, index: int, frame: np.ndarray | None, image: np.ndarray,
+                      caption: str) -> None:
+        """The frame being painted, after an iteration (only while following)."""
+        if not self._following or self.play_button.isChecked():
+            return
+        if frame is not None:
+            self.input_canvas.caption = f"input · frame {index}"
+            self.input_canvas.set_image(to_qimage(frame))
+        self.output_canvas.caption = caption
+        self.output_canvas.set_image(to_qimage(image))
+
+    def shown_frame(self) -> int | None:
+        """Position (0-based among the finished frames) of the frame shown, if any."""
+        return self.slider.value() if self.finished else None
+
+    def _show(self, position: int) -> None:
+        index, frame, image = self.finished[position]
+        self.input_canvas.caption = f"input · frame {index}"
+        self.input_canvas.set_image(to_qimage(frame))
+        self.output_canvas.caption = f"stylised · frame {index}"
+        self.output_canvas.set_image(to_qimage(image))
+        self._update_label()
+
+    def _update_label(self) -> None:
+        if self.finished:
+            self.frame_label.setText(f"frame {self.slider.value() + 1} / {len(self.finished)}"
+                                     " done")
+
+    def _slider_moved(self, position: int) -> None:
+        if not self.finished:
+            return
+        self._following = position == len(self.finished) - 1
+        self._show(position)
+
+    # -- player ---------------------------------------------------------------------------
+    def _play(self, on: bool) -> None:
+        self.play_button.setText("❚❚ Pause" if on else "▶ Play")
+        if on and self.finished:
+            self._timer.start(max(10, round(1000 / max(self.fps, 1.0))))
+        else:
+            self._timer.stop()
+            if on:
+                self.play_button.setChecked(False)
+
+    def _next_frame(self) -> None:
+        if not self.finished:
+            return
+        self.slider.setValue((self.slider.value() + 1) % len(self.finished))
+
+    def set_running(self, state: str) -> None:
+        idle = state == "idle"
+        self.start_button.setEnabled(idle)
+        self.pause_button.setEnabled(state in ("running", "paused"))
+        self.stop_button.setEnabled(state in ("running", "paused"))
+        self.pause_button.setText("▶  Resume" if state == "paused" else "❚❚  Pause")
+        self.pause_button.setProperty("paused", state == "paused")
+        self.save_button.setEnabled(idle and bool(self.finished))
