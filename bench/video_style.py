@@ -43,9 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import desktop  # noqa: E402
-
-desktop.use_openmp_default_wait()  # as the CLI does, before torch loads
+import desktop  # noqa: E402, F401  (sets the app's OpenMP wait policy before torch loads)
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

@@ -122,9 +122,6 @@ def _clip_path(args: argparse.Namespace, work: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    import desktop
-
-    desktop.use_openmp_default_wait()  # headless and compute-bound: before torch loads
     from desktop.commands.progress import ProgressBar, format_seconds
     from desktop.imageio import load_rgb
     from desktop.style import video_io
