@@ -43,11 +43,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import desktop  # noqa: E402, F401  (sets the app's OpenMP wait policy before torch loads)
-
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+# (importing desktop sets the app's passive OpenMP wait before torch loads; the CLI runs
+# that way too: spinning threads ran up to 30x slower on this shared 2-core machine)
 from desktop.device import machine_line  # noqa: E402
 from desktop.imageio import load_rgb  # noqa: E402
 from desktop.style import flow as flows  # noqa: E402

@@ -117,3 +117,25 @@ def test_stop_keeps_the_frames_and_start_resumes_at_the_next_one(qtbot, tab, cli
     assert [f.resumed for f in frames] == [True, False, False]
     np.testing.assert_array_equal(frames[0].image, first[0])
     assert len(tab.video.view.finished) == 3
+
+
+def test_live_camera_paints_the_camera_picture_and_stops(qtbot, tab):
+    tab.set_mode(VIDEO_MODE)
+    frames = panning(40, h=48, w=64)
+    shown = iter(range(10**6))
+    tab.video._camera = lambda: None
+    tab.video.view.live_button.click()  # no camera: a message, the button springs back
+    assert not tab.video.view.live_button.isChecked()
+    assert "camera" in tab.video.view.message.text()
+    tab.side.styles.slots[0].set_image(style_image(), "style.png")
+    tiny_video(tab)
+    tab.video._camera = lambda: (lambda: frames[next(shown) % len(frames)])
+    tab.video.view.live_button.click()
+    assert tab.video.live_worker is not None and not tab.video.view.start_button.isEnabled()
+    qtbot.waitUntil(lambda: "painted frames/s" in tab.video.view.stats.text(),
+                    timeout=JOB_TIMEOUT_MS)
+    assert tab.video.view.output_canvas.caption.startswith("live · ")
+    worker = tab.video.live_worker
+    with qtbot.waitSignal(worker.finished, timeout=JOB_TIMEOUT_MS):
+        tab.video.view.live_button.click()
+    assert tab.video.live_worker is None and tab.video.view.start_button.isEnabled()

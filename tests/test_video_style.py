@@ -212,3 +212,28 @@ def test_write_video_reads_back_and_record_clip_records_a_camera(tmp_path):
     info = video_io.record_clip(0, 0.5, tmp_path / "rec.mp4", capture_factory=FakeCamera)
     assert info.frames >= 5 and (info.width, info.height) == (60, 40)
     assert video_io.check_video(tmp_path / "rec.mp4") == (info.frames, 60, 40)
+
+
+def test_live_painting_follows_the_camera_by_the_flow(style):
+    from desktop.style.live import paint_live
+
+    frames = panning(5, h=48, w=64, seed=3)
+    feed = iter(enumerate(frames))
+    token = CancelToken()
+
+    def next_frame():
+        got = next(feed, None)
+        if got is None:
+            token.cancel()
+        return got
+
+    settings = StyleSettings(size=48, iterations=3, precision="fp32",
+                             style_layers={"relu1_1": 1.0})
+    painted = []
+    with pytest.raises(Cancelled):
+        for live in paint_live(next_frame, [style], settings, iterations=2, cancel=token):
+            painted.append(live)
+    assert [p.frame_index for p in painted] == [0, 1, 2, 3, 4]
+    assert painted[0].reliable is None  # the first starts from the picture
+    assert all(p.reliable > 0.5 for p in painted[1:])  # the others from the warped painting
+    assert painted[-1].fps > 0 and painted[-1].image.shape == (36, 48, 3)

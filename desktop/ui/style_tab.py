@@ -73,7 +73,8 @@ class StyleTab(QWidget):
         self.side = SidePanel()
         self.live = LiveView()
         self.job = StyleJob(stylize, self)
-        self.video = VideoMode(self.settings, self.side.styles.images, stylize_video, self)
+        self.video = VideoMode(self.settings, self.side.styles.images, stylize_video, self,
+                               camera=self.camera_source)
         self.side.add_video_panel(self.video.panel)
         self.right = QStackedWidget()
         self.right.addWidget(self.live)

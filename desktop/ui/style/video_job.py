@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -56,7 +55,8 @@ def _run(clip: str, styles: list[np.ndarray], settings: VideoSettings, work: Pat
          cancel: CancelToken | None = None) -> Iterator[VideoStep]:
     from desktop.ui.torch_runtime import prepare_background_torch
 
-    prepare_background_torch(optimizers=True)  # the UI keeps a core and the GIL
+    # on its low-priority thread, as the image job: every core, the UI preempting it
+    prepare_background_torch(optimizers=True)
     for step in video_fn(clip, styles, settings, work, cancel=cancel, restart=restart):
         if step.finished is not None:
             log.add(step.finished)
@@ -91,7 +91,8 @@ class VideoJob(QObject):
         self._seen = 0
         self.last = None
         worker = Worker(_run, clip, styles, settings, work, self.log,
-                        self._video_fn or default_video_fn(), restart, latest_only=True)
+                        self._video_fn or default_video_fn(), restart, latest_only=True,
+                        low_priority=True)
         worker.yielded.connect(self._on_step)
         worker.error.connect(self._on_error)
         worker.cancelled.connect(lambda: self._end(STOPPED))
@@ -155,6 +156,3 @@ class VideoJob(QObject):
         if state != self.state:
             self.state = state
             self.state_changed.emit(state)
-
-    def extra(self) -> dict[str, Any]:
-        return {"frames": len(self.log.frames)}

@@ -43,6 +43,8 @@ from desktop.ui.style.video_panel import VideoPanel
 from desktop.ui.style.video_view import VideoView
 
 MISSING = "video-missing"
+#: The Check-in camera's newest frame, (H, W, 3) RGB uint8, or None.
+CameraFn = Callable[[], "np.ndarray | None"]
 
 
 def work_root() -> Path:
@@ -58,7 +60,8 @@ class VideoMode(QObject):
 
     def __init__(self, style_settings: Callable[[], StyleSettings],
                  styles: Callable[[], list[np.ndarray]], video_fn: VideoFn | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None,
+                 camera: Callable[[], CameraFn | None] | None = None) -> None:
         super().__init__(parent)
         self._style_settings = style_settings
         self._styles = styles
@@ -71,6 +74,8 @@ class VideoMode(QObject):
         self._started = 0.0
         self._save_worker: Worker | None = None
         self._notices_shown = False
+        self._camera = camera or (lambda: None)
+        self.live_worker: Worker | None = None
 
         self.panel.clip.changed.connect(self._clip_changed)
         self.panel.clip.failed.connect(lambda exc: self.message(_describe(exc), ERROR))
@@ -78,6 +83,7 @@ class VideoMode(QObject):
         self.view.pause_button.clicked.connect(self.job.toggle_pause)
         self.view.stop_button.clicked.connect(self.job.stop)
         self.view.save_button.clicked.connect(self.ask_save)
+        self.view.live_button.toggled.connect(self._live_toggled)
         self.job.step.connect(self._on_step)
         self.job.frames.connect(self._on_frames)
         self.job.state_changed.connect(self._on_state)
@@ -248,7 +254,74 @@ class VideoMode(QObject):
         if self.work is not None and not self.job.running:
             WorkFolder(self.work).clear()
 
+    # -- live camera ---------------------------------------------------------------------
+    def _live_toggled(self, on: bool) -> None:
+        if on:
+            if not self.start_live():
+                self.view.live_button.setChecked(False)
+        else:
+            self.stop_live()
+
+    def start_live(self) -> bool:
+        """Paint the Check-in camera live; False (with a message) without camera or style."""
+        if self.job.running or self.live_worker is not None:
+            return False
+        camera = self._camera()
+        if camera is None or camera() is None:
+            self.message("Start the camera in the Check-in tab first: live painting repaints "
+                         "its picture.", ERROR)
+            return False
+        styles = self._styles()
+        if not styles:
+            self.message("Pick a style image first.", ERROR)
+            return False
+        from desktop.style.live import DEFAULT_SIZE, paint_live
+
+        settings = self._style_settings()
+        settings.size = min(settings.size, DEFAULT_SIZE)
+        settings.iterations = min(settings.iterations, 20)
+        counter = iter(range(10**12))
+
+        def next_frame() -> tuple[int, np.ndarray] | None:
+            frame = camera()
+            if frame is None:
+                time.sleep(0.05)
+                return None
+            return next(counter), frame
+
+        worker = Worker(paint_live, next_frame, styles, settings,
+                        temporal_weight=self.panel.options.apply(VideoSettings()).temporal_weight,
+                        latest_only=True, low_priority=True)
+        worker.yielded.connect(self._on_live)
+        worker.error.connect(lambda exc: self.message(_describe(exc), ERROR))
+        worker.finished.connect(self._live_ended)
+        self.live_worker = worker
+        self.view.message.clear()
+        self.view.stats.setText("Live: painting the first camera frame…")
+        self.view.start_button.setEnabled(False)
+        worker.start()
+        return True
+
+    def stop_live(self) -> None:
+        if self.live_worker is not None:
+            self.live_worker.cancel()
+
+    def _on_live(self, frame: Any) -> None:
+        self.view.show_live(frame.input, frame.image, f"live · {frame.fps:.2f} frames/s")
+        self.view.stats.setText(f"Live: {frame.fps:.2f} painted frames/s (the camera's other "
+                                f"frames are skipped) · J = {frame.total:.4g}")
+
+    def _live_ended(self) -> None:
+        self.live_worker = None
+        self.view.live_button.setChecked(False)
+        self.view.set_running(self.job.state)
+        self.view.stats.setText("Live painting stopped.")
+
     def shutdown(self, timeout: float = 5.0) -> bool:
+        live = self.live_worker
+        if live is not None:
+            live.cancel()
+            live.wait(timeout)
         return self.job.shutdown(timeout)
 
     def state(self) -> dict[str, Any]:

@@ -55,11 +55,19 @@ class VideoView(QWidget):
         self.save_button = QPushButton("Save video…")
         self.save_button.setObjectName("saveVideoButton")
         self.save_button.setToolTip("Write the finished frames as a video file (MP4 or AVI)")
+        self.live_button = QPushButton("●  Live camera")
+        self.live_button.setObjectName("liveButton")
+        self.live_button.setCheckable(True)
+        self.live_button.setToolTip(
+            "Paint the Check-in camera's picture continuously: the painting is warped by the\n"
+            "camera's optical flow and refined a few iterations per frame, so it follows the\n"
+            "scene. Uses the style images, weights and size set on the left.")
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         for w in (self.start_button, self.pause_button, self.stop_button):
             bar.addWidget(w)
         bar.addStretch(1)
+        bar.addWidget(self.live_button)
         bar.addWidget(self.save_button)
         self.message = MessageBar()
 
@@ -235,3 +243,11 @@ class VideoView(QWidget):
         self.pause_button.setText("▶  Resume" if state == "paused" else "❚❚  Pause")
         self.pause_button.setProperty("paused", state == "paused")
         self.save_button.setEnabled(idle and bool(self.finished))
+        self.live_button.setEnabled(idle or self.live_button.isChecked())
+
+    def show_live(self, frame: np.ndarray, image: np.ndarray, caption: str) -> None:
+        """A live camera picture and its painting."""
+        self.input_canvas.caption = "camera"
+        self.input_canvas.set_image(to_qimage(frame))
+        self.output_canvas.caption = caption
+        self.output_canvas.set_image(to_qimage(image))
