@@ -155,7 +155,7 @@ class VideoOptions(QWidget):
         self.frames.setRange(0, 10**7)
         self.frames.setSpecialValueText("all")
         self.frames.setToolTip("How many frames to paint from there (all: to the end).")
-        self.gamma = LogSlider(1.0, 1e8, d.temporal_weight)
+        self.gamma = LogSlider(1e3, 1e11, d.temporal_weight)
         self.gamma.setObjectName("gamma")
         self.gamma.setToolTip(GAMMA_TIP)
         self.first_iterations = QSpinBox()
