@@ -48,40 +48,27 @@ def _run(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettings,
                         autosave)
 
 
-class StyleJob(QObject):
-    """Signals: ``report(IterationReport)`` (the newest), ``rows(list[LossRow])`` (every
-    iteration, in order), ``state_changed(str)``, ``ended(outcome, last report or None)``
-    with outcome ``finished``/``stopped``/``failed``, and ``failed(exception)``."""
+class WorkerJob(QObject):
+    """One background job at a time on a low-priority :class:`Worker`, with the run
+    states (``idle``, ``running``, ``paused``, ``stopping``) and their controls; the
+    image job and the video job (:mod:`desktop.ui.style.video_job`) both build on it.
 
-    report = Signal(object)
-    rows = Signal(list)
+    Signals: ``state_changed(str)`` and ``failed(exception)``; a subclass says how a run
+    ends (:meth:`_end`) and what its worker yields.
+    """
+
     state_changed = Signal(str)
-    ended = Signal(str, object)
     failed = Signal(object)
 
-    def __init__(self, stylize: StylizeFn | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._stylize = stylize
         self.worker: Worker | None = None
-        self.recorder = Recorder()
-        self.settings: StyleSettings | None = None
         self.state = IDLE
-        self._rows_seen = 0
-        self.last: IterationReport | None = None
 
-    # -- control -----------------------------------------------------------------------
-    def start(self, content: np.ndarray, styles: list[np.ndarray], settings: StyleSettings,
-              autosave: Autosave | None = None) -> None:
-        if self.state != IDLE:
-            raise RuntimeError("a style job is already running")
-        stylize = self._stylize or default_stylize()
-        self.recorder = Recorder()
-        self._rows_seen = 0
-        self.last = None
-        self.settings = settings
-        worker = Worker(_run, content, styles, settings, self.recorder, autosave, stylize,
-                        latest_only=True, low_priority=True)
-        worker.yielded.connect(self._on_report)
+    def _launch(self, worker: Worker, on_value: Callable[[Any], None]) -> None:
+        """Wire ``worker`` (yielded values to ``on_value``; its end to :meth:`_end`) and
+        start it."""
+        worker.yielded.connect(on_value)
         worker.error.connect(self._on_error)
         worker.cancelled.connect(lambda: self._end(STOPPED))
         worker.result.connect(lambda _: self._end(FINISHED))
@@ -120,6 +107,52 @@ class StyleJob(QObject):
     def running(self) -> bool:
         return self.state != IDLE
 
+    def _on_error(self, exc: BaseException) -> None:
+        self.failed.emit(exc)
+        self._end(FAILED)
+
+    def _end(self, outcome: str) -> None:
+        raise NotImplementedError
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.state_changed.emit(state)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.state}>"
+
+
+class StyleJob(WorkerJob):
+    """Signals: ``report(IterationReport)`` (the newest), ``rows(list[LossRow])`` (every
+    iteration, in order), ``state_changed(str)``, ``ended(outcome, last report or None)``
+    with outcome ``finished``/``stopped``/``failed``, and ``failed(exception)``."""
+
+    report = Signal(object)
+    rows = Signal(list)
+    ended = Signal(str, object)
+
+    def __init__(self, stylize: StylizeFn | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._stylize = stylize
+        self.recorder = Recorder()
+        self.settings: StyleSettings | None = None
+        self._rows_seen = 0
+        self.last: IterationReport | None = None
+
+    # -- control -----------------------------------------------------------------------
+    def start(self, content: np.ndarray, styles: list[np.ndarray], settings: StyleSettings,
+              autosave: Autosave | None = None) -> None:
+        if self.state != IDLE:
+            raise RuntimeError("a style job is already running")
+        stylize = self._stylize or default_stylize()
+        self.recorder = Recorder()
+        self._rows_seen = 0
+        self.last = None
+        self.settings = settings
+        self._launch(Worker(_run, content, styles, settings, self.recorder, autosave, stylize,
+                            latest_only=True, low_priority=True), self._on_report)
+
     # -- numbers for the status line ---------------------------------------------------
     def seconds_per_iteration(self) -> float | None:
         return self.recorder.seconds_per_iteration()
@@ -143,10 +176,6 @@ class StyleJob(QObject):
         self._flush_rows()
         self.report.emit(report)
 
-    def _on_error(self, exc: BaseException) -> None:
-        self.failed.emit(exc)
-        self._end(FAILED)
-
     def _end(self, outcome: str) -> None:
         self._flush_rows()
         last = self.recorder.last or self.last
@@ -156,14 +185,6 @@ class StyleJob(QObject):
         self.worker = None
         self._set_state(IDLE)
         self.ended.emit(outcome, last)
-
-    def _set_state(self, state: str) -> None:
-        if state != self.state:
-            self.state = state
-            self.state_changed.emit(state)
-
-    def __repr__(self) -> str:
-        return f"<StyleJob {self.state}>"
 
     def extra(self) -> dict[str, Any]:
         """Numbers to store with a saved result."""

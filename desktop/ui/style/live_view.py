@@ -8,15 +8,13 @@ side, zoomed together) and **Before / after** (C and G in one view with a divide
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QKeySequence
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QSplitter,
     QStackedWidget,
@@ -29,6 +27,7 @@ from desktop.ui.style.canvas import ImageCanvas
 from desktop.ui.style.history import HistoryStrip
 from desktop.ui.style.loss_plot import LossPlot
 from desktop.ui.style.message_bar import MessageBar
+from desktop.ui.style.run_bar import button_row, run_buttons, set_run_state, status_widgets
 
 VIEW_G, VIEW_SIDE, VIEW_COMPARE = "g", "side", "compare"
 PLACEHOLDER = ("Pick a content image and a style image on the left,\n"
@@ -55,16 +54,9 @@ class LiveView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         # -- run bar ----------------------------------------------------------------------
-        self.start_button = QPushButton("▶  Start")
-        self.start_button.setObjectName("startButton")
-        self.start_button.setShortcut(QKeySequence("Ctrl+Return"))
-        self.start_button.setToolTip("Paint G with these settings (Ctrl+Enter)")
-        self.pause_button = QPushButton("❚❚  Pause")
-        self.pause_button.setObjectName("pauseButton")
-        self.pause_button.setToolTip("Pause after the current iteration; press again to resume")
-        self.stop_button = QPushButton("■  Stop")
-        self.stop_button.setObjectName("stopButton")
-        self.stop_button.setToolTip("Stop after the current iteration and keep G")
+        self.start_button, self.pause_button, self.stop_button = run_buttons(
+            "Paint G with these settings (Ctrl+Enter)",
+            "Stop after the current iteration and keep G")
         self.save_button = QPushButton("Save G…")
         self.save_button.setObjectName("saveButton")
         self.save_button.setToolTip("Save G as PNG, with the settings in the PNG text and a "
@@ -91,12 +83,8 @@ class LiveView(QWidget):
         self.zoom_out_button = _tool("−", "Zoom out (or the mouse wheel)")
         self.zoom_in_button = _tool("+", "Zoom in (or the mouse wheel)")
 
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
-        for w in (self.start_button, self.pause_button, self.stop_button):
-            bar.addWidget(w)
-        bar.addStretch(1)
-        bar.addWidget(self.save_button)
+        bar = button_row((self.start_button, self.pause_button, self.stop_button),
+                         (self.save_button,))
 
         self.message = MessageBar()
 
@@ -143,22 +131,7 @@ class LiveView(QWidget):
         self.stack.addWidget(side)
 
         # -- numbers --------------------------------------------------------------------
-        self.progress = QProgressBar()
-        self.progress.setObjectName("styleProgress")
-        self.progress.setTextVisible(False)
-        self.progress.setFixedHeight(6)
-        self.stats = QLabel("Ready")
-        self.stats.setObjectName("styleStats")
-        self.stats.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.device_label = QLabel("")
-        self.device_label.setObjectName("styleDevice")
-        self.device_label.setSizePolicy(QSizePolicy.Policy.Ignored,
-                                        QSizePolicy.Policy.Preferred)
-        self.device_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        stats_row = QHBoxLayout()
-        stats_row.setContentsMargins(2, 0, 2, 0)
-        stats_row.addWidget(self.stats, 3)
-        stats_row.addWidget(self.device_label, 2)
+        self.progress, self.stats, self.device_label, stats_row = status_widgets()
 
         # -- plot and history -----------------------------------------------------------
         self.plot = LossPlot()
@@ -262,9 +235,4 @@ class LiveView(QWidget):
 
     def set_running(self, state: str) -> None:
         """Enable the run buttons for ``idle``, ``running``, ``paused`` or ``stopping``."""
-        idle = state == "idle"
-        self.start_button.setEnabled(idle)
-        self.pause_button.setEnabled(state in ("running", "paused"))
-        self.stop_button.setEnabled(state in ("running", "paused"))
-        self.pause_button.setText("▶  Resume" if state == "paused" else "❚❚  Pause")
-        self.pause_button.setProperty("paused", state == "paused")
+        set_run_state(self.start_button, self.pause_button, self.stop_button, state)

@@ -20,7 +20,16 @@ from PySide6.QtCore import QObject, Signal
 from desktop.style.video import FrameResult, VideoSettings, VideoStep
 from desktop.tasks import CancelToken
 from desktop.ui.qthreading import Worker
-from desktop.ui.style.job import FAILED, FINISHED, IDLE, PAUSED, RUNNING, STOPPED, STOPPING
+from desktop.ui.style.job import (
+    FAILED,
+    FINISHED,
+    IDLE,
+    PAUSED,
+    RUNNING,
+    STOPPED,
+    STOPPING,
+    WorkerJob,
+)
 
 VideoFn = Callable[..., Iterator[VideoStep]]
 
@@ -63,23 +72,19 @@ def _run(clip: str, styles: list[np.ndarray], settings: VideoSettings, work: Pat
         yield step
 
 
-class VideoJob(QObject):
+class VideoJob(WorkerJob):
     """Signals: ``step(VideoStep)`` (the newest), ``frames(list[FrameResult])`` (every
     finished frame, in order), ``state_changed(str)``, ``ended(outcome)`` with outcome
     ``finished``/``stopped``/``failed``, and ``failed(exception)``."""
 
     step = Signal(object)
     frames = Signal(list)
-    state_changed = Signal(str)
     ended = Signal(str)
-    failed = Signal(object)
 
     def __init__(self, video_fn: VideoFn | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._video_fn = video_fn
-        self.worker: Worker | None = None
         self.log = FrameLog()
-        self.state = IDLE
         self._seen = 0
         self.last: VideoStep | None = None
 
@@ -90,46 +95,9 @@ class VideoJob(QObject):
         self.log = FrameLog()
         self._seen = 0
         self.last = None
-        worker = Worker(_run, clip, styles, settings, work, self.log,
-                        self._video_fn or default_video_fn(), restart, latest_only=True,
-                        low_priority=True)
-        worker.yielded.connect(self._on_step)
-        worker.error.connect(self._on_error)
-        worker.cancelled.connect(lambda: self._end(STOPPED))
-        worker.result.connect(lambda _: self._end(FINISHED))
-        self.worker = worker
-        self._set_state(RUNNING)
-        worker.start()
-
-    def pause(self) -> None:
-        if self.state == RUNNING and self.worker is not None:
-            self.worker.pause()
-            self._set_state(PAUSED)
-
-    def resume(self) -> None:
-        if self.state == PAUSED and self.worker is not None:
-            self.worker.resume()
-            self._set_state(RUNNING)
-
-    def toggle_pause(self) -> None:
-        self.resume() if self.state == PAUSED else self.pause()
-
-    def stop(self) -> None:
-        """Stop after the current iteration; finished frames stay in the work folder."""
-        if self.state in (RUNNING, PAUSED) and self.worker is not None:
-            self.worker.cancel()
-            self._set_state(STOPPING)
-
-    def shutdown(self, timeout: float = 5.0) -> bool:
-        worker = self.worker
-        if worker is None:
-            return True
-        worker.cancel()
-        return worker.wait(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self.state != IDLE
+        self._launch(Worker(_run, clip, styles, settings, work, self.log,
+                            self._video_fn or default_video_fn(), restart, latest_only=True,
+                            low_priority=True), self._on_step)
 
     def _flush(self) -> None:
         new = self.log.since(self._seen)
@@ -142,17 +110,8 @@ class VideoJob(QObject):
         self._flush()
         self.step.emit(step)
 
-    def _on_error(self, exc: BaseException) -> None:
-        self.failed.emit(exc)
-        self._end(FAILED)
-
     def _end(self, outcome: str) -> None:
         self._flush()
         self.worker = None
         self._set_state(IDLE)
         self.ended.emit(outcome)
-
-    def _set_state(self, state: str) -> None:
-        if state != self.state:
-            self.state = state
-            self.state_changed.emit(state)

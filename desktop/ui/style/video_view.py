@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QSplitter,
     QToolButton,
@@ -28,6 +25,7 @@ from desktop.ui.style.canvas import ImageCanvas
 from desktop.ui.style.loss_plot import LossPlot
 from desktop.ui.style.message_bar import MessageBar
 from desktop.ui.style.qimage import to_qimage
+from desktop.ui.style.run_bar import button_row, run_buttons, set_run_state, status_widgets
 
 PLACEHOLDER = ("Open a clip on the left and pick a style image,\n"
                "then press Start to paint it frame by frame.")
@@ -40,18 +38,11 @@ PLOT_TIP = ("The loss of each finished frame, log scale: total J = α·J_content
 class VideoView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.start_button = QPushButton("▶  Start")
-        self.start_button.setObjectName("startButton")
-        self.start_button.setShortcut(QKeySequence("Ctrl+Return"))
-        self.start_button.setToolTip("Paint the clip with these settings (Ctrl+Enter); a "
-                                     "stopped clip resumes at its next frame")
-        self.pause_button = QPushButton("❚❚  Pause")
-        self.pause_button.setObjectName("pauseButton")
-        self.pause_button.setToolTip("Pause after the current iteration; press again to resume")
-        self.stop_button = QPushButton("■  Stop")
-        self.stop_button.setObjectName("stopButton")
-        self.stop_button.setToolTip("Stop after the current iteration; the finished frames are "
-                                    "kept and Start resumes at the next one")
+        self.start_button, self.pause_button, self.stop_button = run_buttons(
+            "Paint the clip with these settings (Ctrl+Enter); a stopped clip resumes at its "
+            "next frame",
+            "Stop after the current iteration; the finished frames are kept and Start "
+            "resumes at the next one")
         self.save_button = QPushButton("Save video…")
         self.save_button.setObjectName("saveVideoButton")
         self.save_button.setToolTip("Write the finished frames as a video file (MP4 or AVI)")
@@ -62,13 +53,8 @@ class VideoView(QWidget):
             "Paint the Check-in camera's picture continuously: the painting is warped by the\n"
             "camera's optical flow and refined a few iterations per frame, so it follows the\n"
             "scene. Uses the style images, weights and size set on the left.")
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
-        for w in (self.start_button, self.pause_button, self.stop_button):
-            bar.addWidget(w)
-        bar.addStretch(1)
-        bar.addWidget(self.live_button)
-        bar.addWidget(self.save_button)
+        bar = button_row((self.start_button, self.pause_button, self.stop_button),
+                         (self.live_button, self.save_button))
         self.message = MessageBar()
 
         self.input_canvas = ImageCanvas(PLACEHOLDER)
@@ -102,20 +88,7 @@ class VideoView(QWidget):
         player.addWidget(self.slider, 1)
         player.addWidget(self.frame_label)
 
-        self.progress = QProgressBar()
-        self.progress.setObjectName("styleProgress")
-        self.progress.setTextVisible(False)
-        self.progress.setFixedHeight(6)
-        self.stats = QLabel("Ready")
-        self.stats.setObjectName("styleStats")
-        self.stats.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.device_label = QLabel("")
-        self.device_label.setObjectName("styleDevice")
-        self.device_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        stats_row = QHBoxLayout()
-        stats_row.setContentsMargins(2, 0, 2, 0)
-        stats_row.addWidget(self.stats, 3)
-        stats_row.addWidget(self.device_label, 2)
+        self.progress, self.stats, self.device_label, stats_row = status_widgets()
 
         self.plot = LossPlot()
         self.plot.plot.setToolTip(PLOT_TIP)
@@ -237,11 +210,7 @@ class VideoView(QWidget):
 
     def set_running(self, state: str) -> None:
         idle = state == "idle"
-        self.start_button.setEnabled(idle)
-        self.pause_button.setEnabled(state in ("running", "paused"))
-        self.stop_button.setEnabled(state in ("running", "paused"))
-        self.pause_button.setText("▶  Resume" if state == "paused" else "❚❚  Pause")
-        self.pause_button.setProperty("paused", state == "paused")
+        set_run_state(self.start_button, self.pause_button, self.stop_button, state)
         self.save_button.setEnabled(idle and bool(self.finished))
         self.live_button.setEnabled(idle or self.live_button.isChecked())
 
