@@ -24,9 +24,11 @@ photometric error over the pixels both call reliable.
 
 ``--strip PATH`` saves input and temporal-output frames side by side (the README's image).
 
+``--gammas 1e2,1e6,1e8`` adds a temporal run per gamma (the sweep behind the default).
+
 Usage: ``python bench/video_style.py [--frames 48] [--size 256] [--iterations 100]
 [--first-iterations 300] [--gamma G] [--modes independent,warm,temporal] [--flows]
-[--strip docs/video-strip.png]``
+[--gammas G1,G2] [--strip docs/video-strip.png]``
 """
 
 from __future__ import annotations
@@ -152,6 +154,8 @@ def main() -> int:
     p.add_argument("--beta", type=float, default=StyleSettings().beta)
     p.add_argument("--long-term", default="1,2,4")
     p.add_argument("--modes", default="independent,warm,temporal")
+    p.add_argument("--gammas", default="",
+                   help="also run the temporal mode with each of these gammas (a sweep)")
     p.add_argument("--flows", action="store_true", help="compare DIS and Farneback first")
     p.add_argument("--strip", type=Path, help="save a strip of the temporal run's frames")
     p.add_argument("--strip-frames", type=int, default=5)
@@ -178,19 +182,26 @@ def main() -> int:
         long_term=[int(j) for j in args.long_term.split(",")], start_frame=args.start,
         max_frames=args.frames)
     results: dict[str, tuple[float, float, float, list[np.ndarray]]] = {}
-    for mode in args.modes.split(","):
-        settings = mode_settings(mode, base)
+    runs = [(mode, mode_settings(mode, base)) for mode in args.modes.split(",") if mode]
+    runs += [(f"gamma {float(g):g}", mode_settings("temporal", dataclasses.replace(
+        base, temporal_weight=float(g)))) for g in args.gammas.split(",") if g]
+    for mode, settings in runs:
         outputs, seconds = [], []
+        losses = []
         with tempfile.TemporaryDirectory(prefix="video-bench-") as work:
             for step in stylize_video(args.clip, [style], settings, work, restart=True):
                 if step.finished is not None:
                     outputs.append(step.finished.image)
                     seconds.append(step.finished.seconds)
+                    losses.append(step.finished.losses)
         later = float(np.mean(seconds[1:])) if len(seconds) > 1 else float("nan")
+        terms = {k: float(np.mean([x[k] for x in losses[1:]])) if len(losses) > 1 else 0.0
+                 for k in ("content", "style", "temporal", "total")}
         results[mode] = (consistency(inputs, outputs, "dis"),
                          consistency(inputs, outputs, "farneback"), later, outputs)
         print(f"  {mode}: done, {later:.2f} s per frame after the first "
-              f"(first {seconds[0]:.1f} s)", flush=True)
+              f"(first {seconds[0]:.1f} s, J {losses[0]['total']:.3g}); after the first, "
+              "mean " + ", ".join(f"{k} {v:.3g}" for k, v in terms.items()), flush=True)
 
     print(f"\n== video style transfer, {len(inputs)} frames at {width}x{height}, "
           f"{machine_line()}")
