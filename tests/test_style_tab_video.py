@@ -139,3 +139,22 @@ def test_live_camera_paints_the_camera_picture_and_stops(qtbot, tab):
     with qtbot.waitSignal(worker.finished, timeout=JOB_TIMEOUT_MS):
         tab.video.view.live_button.click()
     assert tab.video.live_worker is None and tab.video.view.start_button.isEnabled()
+
+
+def test_old_work_folders_are_pruned_to_the_newest_jobs(tmp_path):
+    import os
+
+    from desktop.ui.style.video_mode import prune_work
+
+    folders = []
+    for i in range(6):
+        folder = tmp_path / f"job{i}"
+        folder.mkdir()
+        (folder / "frame-000000.png").write_bytes(b"x")
+        (folder / "manifest.json").write_text("{}")
+        os.utime(folder, (1000 + i, 1000 + i))
+        folders.append(folder)
+    gone = prune_work(tmp_path, keep=folders[0], jobs=3)
+    assert sorted(gone) == folders[1:4]  # the oldest, but never the one in use
+    assert [f.exists() for f in folders] == [True, False, False, False, True, True]
+    assert prune_work(tmp_path / "missing") == []

@@ -10,6 +10,7 @@ starts a fresh folder. *Save video…* encodes the finished frames.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,7 @@ from desktop.style.video import (
     job_id,
     job_key,
     painted_indices,
+    slice_indices,
     write_result,
 )
 from desktop.ui.error_dialog import show_error
@@ -47,9 +49,30 @@ MISSING = "video-missing"
 CameraFn = Callable[[], "np.ndarray | None"]
 
 
+#: Work folders of earlier video jobs kept (newest first) so that they can be resumed.
+KEEP_JOBS = 8
+
+
 def work_root() -> Path:
     """Where the Style tab keeps the frames of video jobs."""
     return user_dirs().cache / "video-work"
+
+
+def prune_work(root: Path, keep: Path | None = None, jobs: int = KEEP_JOBS) -> list[Path]:
+    """Delete all but the ``jobs`` most recently changed work folders under ``root`` (never
+    ``keep``); returns the folders deleted."""
+    try:
+        folders = sorted((p for p in root.iterdir() if p.is_dir() and p != keep),
+                         key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return []
+    gone = []
+    for old in folders[max(0, jobs - (keep is not None)):]:
+        WorkFolder(old).clear()
+        with contextlib.suppress(OSError):
+            old.rmdir()
+            gone.append(old)
+    return gone
 
 
 class VideoMode(QObject):
@@ -145,8 +168,8 @@ class VideoMode(QObject):
         self.settings = settings
         self.view.clear()
         self.view.fps = info.fps
-        n = len(range(settings.start_frame, info.frames if not settings.max_frames else
-                      min(info.frames, settings.start_frame + settings.max_frames)))
+        n = len(slice_indices(info, settings))
+        prune_work(work_root(), keep=self.work)
         self.view.plot.set_iterations(n)
         self.view.progress.setRange(0, n)
         self.view.progress.setValue(done)
