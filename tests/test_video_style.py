@@ -132,12 +132,12 @@ def test_a_huge_temporal_weight_holds_g_to_the_warped_frame():
     settings = StyleSettings(size=48, iterations=4, precision="fp32",
                              style_layers={"relu1_1": 1.0})
     term = TemporalTerm(1e9, [target], [np.ones((32, 48), np.float32)])
-    last = list(stylize(content, [style], settings, start=target, temporal=term))[-1]
+    last = list(stylize(content, [style], settings, init_image=target, temporal=term))[-1]
     assert np.abs(last.image.astype(int) - target.astype(int)).max() <= 1
     assert last.temporal >= 0
     assert last.total == pytest.approx(last.content + last.style + last.tv + last.temporal,
                                        rel=1e-5)
-    free = list(stylize(content, [style], settings, start=target))[-1]
+    free = list(stylize(content, [style], settings, init_image=target))[-1]
     assert np.abs(free.image.astype(int) - target.astype(int)).max() > 1 and free.temporal == 0
 
 

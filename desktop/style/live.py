@@ -85,7 +85,7 @@ def paint_live(next_frame: Callable[[], tuple[int, np.ndarray] | None],
                 job = dataclasses.replace(settings, iterations=int(iterations),
                                           multiscale=False)
         last = None
-        for report in stylize(frame, styles, job, cancel, start=start, temporal=term):
+        for report in stylize(frame, styles, job, cancel, init_image=start, temporal=term):
             last = report
         assert last is not None
         previous, painting = frame, last.image

@@ -396,7 +396,7 @@ def _check_image(image: object, what: str) -> np.ndarray:
 
 
 def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettings,
-            cancel: CancelToken | None = None, *, start: np.ndarray | None = None,
+            cancel: CancelToken | None = None, *, init_image: np.ndarray | None = None,
             temporal: TemporalTerm | None = None) -> Iterator[IterationReport]:
     """Run one style-transfer job, yielding an :class:`IterationReport` after each iteration.
 
@@ -405,7 +405,7 @@ def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettin
     aspect ratio. Raises FacestyleError for missing images, bad settings or too little
     memory (before any work), and Cancelled when ``cancel`` is cancelled.
 
-    For a video frame (:mod:`desktop.style.video`): ``start`` (``(H, W, 3)`` RGB, uint8 or
+    For a video frame (:mod:`desktop.style.video`): ``init_image`` (``(H, W, 3)`` RGB, uint8 or
     float 0..255, any size) replaces ``settings.init`` as the first G, and ``temporal``
     adds ``gamma * J_temporal`` to J (reported as ``IterationReport.temporal``).
     """
@@ -428,8 +428,8 @@ def stylize(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettin
             zip(plan.scales, plan.iterations, strict=True)):
         if cancel is not None:
             cancel.checkpoint()
-        if x is None and start is not None:
-            x = preprocess(imgs.resize(np.asarray(start, np.float32), height, width))
+        if x is None and init_image is not None:
+            x = preprocess(imgs.resize(np.asarray(init_image, np.float32), height, width))
             pixel_range_projection(x)(x.view(-1))
         elif x is None:
             x = initial_image(settings, loss_content, loss_styles, plan.style_blend,

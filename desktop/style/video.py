@@ -421,7 +421,8 @@ def stylize_video(clip: str | Path, styles: list[np.ndarray], settings: VideoSet
         frame_iterations = int(job.iterations)
         frame_started = time.perf_counter()
         last: IterationReport | None = None
-        for report in stylize(frame, styles, job, cancel, start=start, temporal=temporal):
+        for report in stylize(frame, styles, job, cancel, init_image=start,
+                              temporal=temporal):
             last = report
             pace.add(report.seconds)
             left = frame_iterations - report.iteration \
