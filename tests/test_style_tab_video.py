@@ -47,10 +47,11 @@ def test_the_switch_shows_the_clip_card_and_the_video_view(tab):
     tab.side.mode_buttons[VIDEO_MODE].click()
     assert tab.mode() == VIDEO_MODE
     assert tab.video.panel.isVisibleTo(tab) and not tab.side.content.isVisibleTo(tab)
-    assert tab.right.currentWidget() is tab.video.view
+    assert tab.video.view.isVisibleTo(tab) and not tab.live.isVisibleTo(tab)
     assert not tab.side.output_group.isVisibleTo(tab)
     tab.side.mode_buttons[IMAGE_MODE].click()
-    assert tab.right.currentWidget() is tab.live and tab.side.content.isVisibleTo(tab)
+    assert tab.live.isVisibleTo(tab) and not tab.video.view.isVisibleTo(tab)
+    assert tab.side.content.isVisibleTo(tab)
 
 
 def test_start_says_what_is_missing_and_a_bad_clip_gives_a_message(tab, tmp_path):

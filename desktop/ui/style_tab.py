@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QSplitter,
-    QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -76,9 +76,13 @@ class StyleTab(QWidget):
         self.video = VideoMode(self.settings, self.side.styles.images, stylize_video, self,
                                camera=self.camera_source)
         self.side.add_video_panel(self.video.panel)
-        self.right = QStackedWidget()
-        self.right.addWidget(self.live)
-        self.right.addWidget(self.video.view)
+        # the view of the mode shown; the other is hidden (and so asks for no room)
+        self.right = QWidget()
+        right_layout = QVBoxLayout(self.right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.live)
+        right_layout.addWidget(self.video.view)
+        self.video.view.hide()
         self.shown: np.ndarray | None = None  # the G in the preview
         self.shown_settings: StyleSettings | None = None
         self.shown_inputs: dict[str, Any] = {}  # the sources of the shown G's C and S
@@ -144,7 +148,8 @@ class StyleTab(QWidget):
     def set_mode(self, mode: str) -> None:
         """Show Image or Video mode (a running job of the other mode keeps running)."""
         self.side.set_mode(mode)
-        self.right.setCurrentWidget(self.video.view if mode == VIDEO_MODE else self.live)
+        self.live.setVisible(mode != VIDEO_MODE)
+        self.video.view.setVisible(mode == VIDEO_MODE)
 
     # -- settings --------------------------------------------------------------------
     def settings(self) -> StyleSettings:
