@@ -5,6 +5,7 @@ These run VGG19 for real at 48-64 px with a few iterations per frame."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -18,7 +19,7 @@ from desktop.style import video_io
 from desktop.style.optimize import stylize
 from desktop.style.settings import StyleSettings
 from desktop.style.temporal import TemporalTerm
-from desktop.style.video import VideoSettings, WorkFolder, stylize_video
+from desktop.style.video import VideoSettings, WorkFolder, frame_settings, stylize_video
 from desktop.tasks import CancelToken
 
 pytestmark = pytest.mark.slow  # VGG19 runs for real
@@ -82,6 +83,28 @@ def test_a_run_paints_every_frame_with_the_temporal_term_after_the_first(clip, s
     folder = WorkFolder(tmp_path / "work")
     for f in frames:
         np.testing.assert_array_equal(folder.load(f.index), f.image)
+
+
+def test_only_a_shots_first_frame_is_painted_coarse_to_fine(tmp_path, style):
+    """The first frame starts from the content and follows ``multiscale`` like a still
+    image; later frames (warm-started or independent) run at the painting size only."""
+    big = write_clip(tmp_path / "big.avi", panning(3, h=144, w=256, step=3))
+    coarse = tiny(style=StyleSettings(size=256, iterations=1, precision="fp32",
+                                      style_layers={"relu1_1": 1.0}, multiscale=True),
+                  first_iterations=2, max_frames=3)
+    for settings in (coarse, dataclasses.replace(coarse, warm_start=False,
+                                                 temporal_weight=0.0)):
+        assert frame_settings(settings, 144, 256, True).multiscale
+        assert not frame_settings(settings, 144, 256, False).multiscale
+        steps = list(stylize_video(big, [style], settings, tmp_path / "work", restart=True))
+        scales = {s.position: s.report.scales for s in steps if s.report is not None}
+        assert scales == {0: [(72, 128, 1), (144, 256, 1)], 1: [(144, 256, 1)],
+                          2: [(144, 256, 1)]}
+        assert all(f.image.shape == (144, 256, 3) for f in finished(steps))
+    single = dataclasses.replace(coarse, style=dataclasses.replace(coarse.style,
+                                                                   multiscale=False))
+    first = frame_settings(single, 144, 256, True)
+    assert not first.multiscale and first.iterations == 2 and first.size == 256
 
 
 def test_a_stop_mid_run_resumes_at_the_next_frame_with_the_same_frames(clip, style, tmp_path):

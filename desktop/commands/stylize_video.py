@@ -59,7 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True,
                    help="the stylised video (.mp4, .mov, .m4v or .avi)" + _NO_DEFAULT)
     add_setting_options(p, v.style, iterations_help="iterations of each frame after a "
-                        "shot's first")
+                        "shot's first", multiscale_help="coarse to fine for the first frame "
+                        "of each shot (later frames start from the warped previous result "
+                        "and are painted at full size)")
     p.add_argument("--first-iterations", type=int, default=v.first_iterations,
                    help="iterations of the first frame of the clip and of each new shot "
                    "(it starts from the content, not from the previous result)")

@@ -12,8 +12,16 @@
 The first frame of the clip, and the first frame after a **scene cut** (where less than
 :data:`SCENE_CUT_RELIABLE` of the pixels can be followed back to the previous frame), is
 painted like a still image with ``first_iterations`` iterations; every other frame with
-``iterations``. Frames after the first run at one scale (their warm start is already at
-full size), the first as the settings say.
+``iterations``.
+
+**Coarse to fine** (``StyleSettings.multiscale``) applies to a shot's first frame only
+(:func:`frame_settings`): it starts from the content like a still image and gains from
+it as a still image does. Every later frame is optimised at the painting size alone,
+warm-started or not: its warm start is already the full-size answer to within the
+motion, and shrinking it to a coarse scale would throw away the fine texture that makes
+it match the previous frame; the independent frames (no warm start, gamma 0) run the
+same single-scale schedule so that the modes compared in ``bench/video_style.py``
+differ only in the start image and gamma.
 
 Every finished frame is written into a **work folder** at once (PNG, written whole or not
 at all, with a JSON line of its numbers); a run that stops (Stop, Ctrl-C, a crash) resumes
@@ -314,21 +322,36 @@ def slice_indices(info: video_io.VideoInfo, settings: VideoSettings) -> list[int
     return list(range(settings.start_frame, stop))
 
 
+def frame_settings(settings: VideoSettings, height: int, width: int,
+                   shot_start: bool) -> StyleSettings:
+    """The image settings one frame is painted with, at ``height x width``.
+
+    A shot's first frame gets ``first_iterations`` and the settings' own ``multiscale``
+    (coarse to fine by default, as a still image); every later frame gets
+    ``style.iterations`` at one scale (see the module's docstring for why).
+    """
+    style = dataclasses.replace(settings.style, size=max(height, width))
+    if shot_start:
+        return dataclasses.replace(style, iterations=int(settings.first_iterations))
+    return dataclasses.replace(style, multiscale=False)
+
+
 class _Pace:
-    """Seconds per iteration over the recent iterations, for the ETA."""
+    """Seconds per pixel-iteration over the recent iterations, for the ETA (a coarse
+    scale's iteration costs less in proportion to its pixels)."""
 
     def __init__(self, window: int = 20) -> None:
         self.window = window
         self.recent: list[float] = []
 
-    def add(self, seconds: float) -> None:
-        self.recent.append(seconds)
+    def add(self, seconds: float, pixels: int) -> None:
+        self.recent.append(seconds / max(1, pixels))
         del self.recent[:-self.window]
 
-    def eta(self, iterations_left: int) -> float | None:
+    def eta(self, pixel_iterations_left: float) -> float | None:
         if not self.recent:
             return None
-        return float(np.median(self.recent)) * iterations_left
+        return float(np.median(self.recent)) * pixel_iterations_left
 
 
 def stylize_video(clip: str | Path, styles: list[np.ndarray], settings: VideoSettings,
@@ -350,8 +373,9 @@ def stylize_video(clip: str | Path, styles: list[np.ndarray], settings: VideoSet
         raise FacestyleError("No style image was given.",
                              "Give at least one style image: the painting whose style to copy.")
     height, width = video_io.painting_size(info, settings.style.size)
-    frame_style = dataclasses.replace(settings.style, size=max(height, width))
-    plan_job((height, width, 3), frame_style, len(styles))  # bad settings fail here
+    for opens_shot in (True, False):  # bad settings fail here, before any work
+        plan_job((height, width, 3), frame_settings(settings, height, width, opens_shot),
+                 len(styles))
     indices = slice_indices(info, settings)
     folder = WorkFolder(work)
     folder.open(job_key(info, styles, settings), restart=restart)
@@ -394,7 +418,7 @@ def stylize_video(clip: str | Path, styles: list[np.ndarray], settings: VideoSet
             continue
 
         start = temporal = None
-        job = frame_style
+        job = frame_settings(settings, height, width, first)
         if not first:
             assert pair is not None
             earlier = [j for j in back if position - j >= shot_start and position - j in outputs]
@@ -406,7 +430,6 @@ def stylize_video(clip: str | Path, styles: list[np.ndarray], settings: VideoSet
             if settings.warm_start:
                 start = warped[1] if 1 in warped else flows.warp(outputs[position - 1],
                                                                  pair.backward)
-                job = dataclasses.replace(job, multiscale=False)
             if settings.temporal_weight and earlier:
                 masks = long_term_weights([pairs[j].mask for j in earlier])
                 targets = [warped[j] for j in earlier]
@@ -415,20 +438,20 @@ def stylize_video(clip: str | Path, styles: list[np.ndarray], settings: VideoSet
                 temporal = TemporalTerm(float(settings.temporal_weight), targets, masks)
             if start is not None and job.preserve_colors:
                 start = imgs.luminance_image(start)
-        else:
-            job = dataclasses.replace(job, iterations=int(settings.first_iterations))
 
         frame_iterations = int(job.iterations)
+        # the frames after this one, in pixel-iterations at the painting size
+        later_work = float(settings.style.iterations) * (n - position - 1) * height * width
         frame_started = time.perf_counter()
         last: IterationReport | None = None
         for report in stylize(frame, styles, job, cancel, init_image=start,
                               temporal=temporal):
             last = report
-            pace.add(report.seconds)
-            left = frame_iterations - report.iteration \
-                + int(settings.style.iterations) * (n - position - 1)
+            h, w = report.size
+            pace.add(report.seconds, h * w)
             yield VideoStep(position, n, report=report, frame_iterations=frame_iterations,
-                            eta_seconds=pace.eta(left), notices=notices, frame=frame)
+                            eta_seconds=pace.eta(report.remaining_work() * h * w + later_work),
+                            notices=notices, frame=frame)
         if last is None:  # pragma: no cover - stylize yields at least once or raises
             raise FacestyleError(f"Frame {index} could not be painted.")
         result = FrameResult(
@@ -439,7 +462,7 @@ def stylize_video(clip: str | Path, styles: list[np.ndarray], settings: VideoSet
         folder.save(result)
         outputs[position] = result.image
         yield VideoStep(position, n, finished=result, frame_iterations=frame_iterations,
-                        eta_seconds=pace.eta(int(settings.style.iterations) * (n - position - 1)),
+                        eta_seconds=pace.eta(later_work),
                         notices=notices)
 
 

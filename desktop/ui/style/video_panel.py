@@ -43,8 +43,9 @@ GAMMA_TIP = (
     "c is 0 where the flow is unreliable (disocclusions, motion boundaries).\n"
     "Higher: steadier texture; too high: smears where the flow is wrong. 0 turns it off.")
 FIRST_TIP = ("Iterations of the first frame (and of the first frame after a scene cut): it\n"
-             "starts from the content. Every later frame starts from the previous result\n"
-             "warped by the flow, so it needs fewer (the 'iterations' above).")
+             "starts from the content, and is painted coarse to fine when that is on.\n"
+             "Every later frame starts from the previous result warped by the flow, so it\n"
+             "needs fewer (the 'iterations' above), at full size only.")
 LONG_TIP = ("Tie each frame also to the results 2 and 4 frames back (Ruder et al.'s\n"
             "long-term loss): steadier where something passes in front for a moment.")
 WARM_TIP = ("Start each frame from the previous result warped by the optical flow.\n"
