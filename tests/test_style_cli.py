@@ -202,3 +202,14 @@ def test_coarse_to_fine_and_stop_when_flat_are_on_unless_switched_off():
     given = command.settings_from_args(parser.parse_args(
         ["stylize", "c.jpg", "s.jpg", "-o", "g.png", "--stop-when-flat"]), base)
     assert given.stop_when_flat and not given.multiscale
+
+
+def test_stylize_video_paints_a_shots_first_frame_coarse_to_fine_by_default_like_the_tab():
+    from desktop.cli import build_parser
+    from desktop.commands.stylize import settings_from_args
+
+    parser = build_parser()
+    base = ["stylize-video", "in.mp4", "style.jpg", "-o", "out.mp4"]
+    assert settings_from_args(parser.parse_args(base)).multiscale == StyleSettings().multiscale
+    assert settings_from_args(parser.parse_args([*base, "--multiscale"])).multiscale
+    assert not settings_from_args(parser.parse_args([*base, "--no-multiscale"])).multiscale

@@ -99,7 +99,8 @@ SETTING_OPTIONS = {
 
 def add_setting_options(p: argparse.ArgumentParser, d: Any,
                         iterations_help: str = "optimiser iterations (one forward/backward "
-                        "each)") -> None:
+                        "each)",
+                        multiscale_help: str = "coarse-to-fine optimisation") -> None:
     """The options of every :class:`StyleSettings` field (:data:`SETTING_OPTIONS`), with
     ``d``'s values as defaults; ``facestyle stylize`` and ``stylize-video`` share them."""
     from desktop.style.settings import DEFAULT_STYLE_LAYERS
@@ -130,8 +131,8 @@ def add_setting_options(p: argparse.ArgumentParser, d: Any,
     setting("--pooling", choices=("max", "avg"), default=d.pooling,
             help="VGG19 pooling")
     p.add_argument("--multiscale", action=_GivenFlag, default=d.multiscale,
-                   help="coarse-to-fine optimisation, on by default (--no-: one scale)"
-                   + _NO_DEFAULT)
+                   help=f"{multiscale_help}, {'on' if d.multiscale else 'off'} by default "
+                   "(--no-: one scale)" + _NO_DEFAULT)
     p.add_argument("--stop-when-flat", action=_GivenFlag, default=d.stop_when_flat,
                    help="end each scale, and the job at the last one, once J improves by "
                    "less than 0.2%% over 10 iterations; on by default (--no-: always run "
