@@ -7,16 +7,20 @@ run, through :func:`desktop.style.video.stylize_video`:
 1. ``independent``: each frame on its own (gamma = 0, every frame from the content);
 2. ``warm``: each frame starts from the previous result warped by the flow (gamma = 0);
 3. ``temporal``: warm start plus the temporal term (gamma, Ruder et al. 2016);
-4. ``long-term`` (only with ``--long-term 1,2,4``): the temporal term over several frames.
+4. ``long-term`` (asked for with ``--modes``): the temporal term over the frames
+   ``--long-term`` back (default 1,2,4).
 
-Every mode gets the same iterations: ``--first-iterations`` for the first frame,
-``--iterations`` for each other. Printed for each: the mean **warping error** between
-consecutive outputs over reliable pixels (Lai et al. 2018: ``sum M ||O_t - warp(O_t-1)||^2
-/ sum M`` with RGB in 0..1, the mask M and the flow from the *input* frames, averaged over
-the frame pairs), measured twice, with the DIS flow the method uses and with Farneback's
-(a flow the optimisation never saw), the mean seconds per frame after the first, and the
-CPU kind. The goal: the temporal version's error at most half the independent one's, at
-no more than 1.5x its seconds per frame.
+Every mode gets the same iterations: ``--first-iterations`` for the first frame (coarse
+to fine, as the Style tab paints a still image), ``--iterations`` for each other (at the
+painting size; see :func:`desktop.style.video.frame_settings`). The modes take turns
+frame by frame, so that the load of a shared machine weighs on each alike. Printed for
+each: the mean **warping error** between consecutive outputs over reliable pixels (Lai et
+al. 2018: ``sum M ||O_t - warp(O_t-1)||^2 / sum M`` with RGB in 0..1, the mask M and the
+flow from the *input* frames, averaged over the frame pairs), measured twice, with the
+DIS flow the method uses and with Farneback's (a flow the optimisation never saw), the
+mean wall-clock seconds per frame after the first (flow, warp, painting and saving), and
+the CPU kind. The goal: the temporal version's error at most half the independent one's,
+at no more than 1.5x its seconds per frame.
 
 ``--flows`` first compares the two OpenCV flow methods: milliseconds per frame pair (both
 directions and the mask), endpoint error on a synthetic shift with a known flow, and the
@@ -141,6 +145,37 @@ def save_strip(path: Path, inputs: list[np.ndarray], outputs: list[np.ndarray],
     print(f"saved {path} ({path.stat().st_size // 1024} KB, frames {picks.tolist()})")
 
 
+def interleaved(clip: Path, style: np.ndarray, runs: list[tuple[str, VideoSettings]],
+                frames: int) -> dict[str, tuple[list[np.ndarray], list[float], list[dict]]]:
+    """Paint the slice once per run, the runs taking turns frame by frame, so that the
+    shared machine's load weighs on every mode alike. Returns, per run, the stylised
+    frames, each frame's wall-clock seconds (flow, warp, painting and saving: all a frame
+    costs) and its final loss terms."""
+    painted: dict[str, tuple[list[np.ndarray], list[float], list[dict]]] = {}
+    with tempfile.TemporaryDirectory(prefix="video-bench-") as root:
+        loops = {mode: stylize_video(clip, [style], settings, Path(root) / f"run{k}",
+                                     restart=True)
+                 for k, (mode, settings) in enumerate(runs)}
+        for mode in loops:
+            painted[mode] = ([], [], [])
+        for position in range(frames):
+            for mode, loop in loops.items():
+                start = time.perf_counter()
+                for step in loop:
+                    if step.finished is not None:
+                        break
+                else:
+                    continue
+                outputs, seconds, losses = painted[mode]
+                outputs.append(step.finished.image)
+                seconds.append(time.perf_counter() - start)
+                losses.append(step.finished.losses)
+            print(f"  frame {position + 1}/{frames}: " + ", ".join(
+                f"{mode} {painted[mode][1][-1]:.1f} s" for mode in loops
+                if len(painted[mode][1]) > position), flush=True)
+    return painted
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clip", type=Path, default=CLIP)
@@ -185,21 +220,14 @@ def main() -> int:
     runs = [(mode, mode_settings(mode, base)) for mode in args.modes.split(",") if mode]
     runs += [(f"gamma {float(g):g}", mode_settings("temporal", dataclasses.replace(
         base, temporal_weight=float(g)))) for g in args.gammas.split(",") if g]
-    for mode, settings in runs:
-        outputs, seconds = [], []
-        losses = []
-        with tempfile.TemporaryDirectory(prefix="video-bench-") as work:
-            for step in stylize_video(args.clip, [style], settings, work, restart=True):
-                if step.finished is not None:
-                    outputs.append(step.finished.image)
-                    seconds.append(step.finished.seconds)
-                    losses.append(step.finished.losses)
+    painted = interleaved(args.clip, style, runs, len(inputs))
+    for mode, (outputs, seconds, losses) in painted.items():
         later = float(np.mean(seconds[1:])) if len(seconds) > 1 else float("nan")
         terms = {k: float(np.mean([x[k] for x in losses[1:]])) if len(losses) > 1 else 0.0
                  for k in ("content", "style", "temporal", "total")}
         results[mode] = (consistency(inputs, outputs, "dis"),
                          consistency(inputs, outputs, "farneback"), later, outputs)
-        print(f"  {mode}: done, {later:.2f} s per frame after the first "
+        print(f"  {mode}: {later:.2f} s per frame after the first "
               f"(first {seconds[0]:.1f} s, J {losses[0]['total']:.3g}); after the first, "
               "mean " + ", ".join(f"{k} {v:.3g}" for k, v in terms.items()), flush=True)
 
