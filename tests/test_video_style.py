@@ -96,6 +96,9 @@ def test_only_a_shots_first_frame_is_painted_coarse_to_fine(tmp_path, style):
                                                  temporal_weight=0.0)):
         assert frame_settings(settings, 144, 256, True).multiscale
         assert not frame_settings(settings, 144, 256, False).multiscale
+        assert settings.style.stop_when_flat  # the image default; frames run every iteration
+        assert not any(frame_settings(settings, 144, 256, first).stop_when_flat
+                       for first in (True, False))
         steps = list(stylize_video(big, [style], settings, tmp_path / "work", restart=True))
         scales = {s.position: s.report.scales for s in steps if s.report is not None}
         assert scales == {0: [(72, 128, 1), (144, 256, 1)], 1: [(144, 256, 1)],

@@ -328,9 +328,13 @@ def frame_settings(settings: VideoSettings, height: int, width: int,
 
     A shot's first frame gets ``first_iterations`` and the settings' own ``multiscale``
     (coarse to fine by default, as a still image); every later frame gets
-    ``style.iterations`` at one scale (see the module's docstring for why).
+    ``style.iterations`` at one scale (see the module's docstring for why). Every frame
+    runs all its iterations (``stop_when_flat`` off): the same work for every frame, as
+    ``bench/video_style.py`` measured it; stopping a frame early when J is flat has not
+    been measured for consistency.
     """
-    style = dataclasses.replace(settings.style, size=max(height, width))
+    style = dataclasses.replace(settings.style, size=max(height, width),
+                                stop_when_flat=False)
     if shot_start:
         return dataclasses.replace(style, iterations=int(settings.first_iterations))
     return dataclasses.replace(style, multiscale=False)

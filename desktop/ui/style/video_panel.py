@@ -45,7 +45,8 @@ GAMMA_TIP = (
 FIRST_TIP = ("Iterations of the first frame (and of the first frame after a scene cut): it\n"
              "starts from the content, and is painted coarse to fine when that is on.\n"
              "Every later frame starts from the previous result warped by the flow, so it\n"
-             "needs fewer (the 'iterations' above), at full size only.")
+             "needs fewer (the 'iterations' above), at full size only. Every frame runs\n"
+             "all its iterations ('stop when flat' is for still images).")
 LONG_TIP = ("Tie each frame also to the results 2 and 4 frames back (Ruder et al.'s\n"
             "long-term loss): steadier where something passes in front for a moment.")
 WARM_TIP = ("Start each frame from the previous result warped by the optical flow.\n"
