@@ -11,7 +11,7 @@ from typing import Any
 
 from desktop.store.database import DAY_S, TimeLike, to_timestamp, where_clause
 from desktop.store.errors import PersonNotFoundError, StoreError
-from desktop.store.records import CheckIn
+from desktop.store.records import CheckIn, WithheldCheckIn
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,57 @@ class CheckinLogMixin:
             day = day.date()
         return self.checkins_between(day, day + timedelta(days=1), newest_first=newest_first)
 
+    # ------------------------------------------------------------------ withheld check-ins
+
+    _WITHHELD_SQL = """
+        SELECT w.id, w.person_id, COALESCE(p.name, w.person_name), w.at, w.d, w.camera,
+               w.reason, w.detail, w.model_id, p.employee_id
+        FROM withheld_checkins w LEFT JOIN people p ON p.id = w.person_id
+    """
+
+    def record_withheld(self, person_id: int, d: float, *, reason: str, detail: str = "",
+                        camera: str = "", model_id: str = "",
+                        at: TimeLike | None = None) -> WithheldCheckIn:
+        """Keep a check-in that liveness withheld (``reason``: a code such as
+        ``flat_motion``; ``detail``: JSON text with the figures). No cooldown applies.
+
+        Raises:
+            PersonNotFoundError: the person was deleted meanwhile.
+        """
+        ts = time.time() if at is None else to_timestamp(at)
+        if not math.isfinite(float(d)):
+            raise ValueError("a withheld check-in needs a finite distance d")
+        if not reason:
+            raise ValueError("a withheld check-in needs a reason")
+        with self._write() as conn:
+            row = conn.execute("SELECT name, employee_id FROM people WHERE id = ?",
+                               (int(person_id),)).fetchone()
+            if row is None:
+                raise PersonNotFoundError(f"No person with id {person_id} in the gallery.")
+            cur = conn.execute(
+                "INSERT INTO withheld_checkins(person_id, person_name, at, d, camera, reason,"
+                " detail, model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (int(person_id), row[0], ts, float(d), camera, str(reason), str(detail),
+                 model_id))
+        return WithheldCheckIn(int(cur.lastrowid), int(person_id), row[0], ts, float(d),
+                               camera, str(reason), str(detail), model_id, row[1])
+
+    def withheld_between(self, start: TimeLike | None = None, end: TimeLike | None = None, *,
+                         person_id: int | None = None, newest_first: bool = False,
+                         limit: int | None = None) -> list[WithheldCheckIn]:
+        """Withheld check-ins with ``start <= at < end`` (as :meth:`checkins_between`)."""
+        where, args = where_clause(
+            ("w.at >= ?", None if start is None else to_timestamp(start)),
+            ("w.at < ?", None if end is None else to_timestamp(end)),
+            ("w.person_id = ?", None if person_id is None else int(person_id)))
+        order = "DESC" if newest_first else "ASC"
+        sql = self._WITHHELD_SQL + where + f" ORDER BY w.at {order}, w.id {order}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        with self._read() as conn:
+            return [WithheldCheckIn(*r) for r in conn.execute(sql, args)]
+
     def count_checkins(self) -> int:
         with self._read() as conn:
             return int(conn.execute("SELECT count(*) FROM checkins").fetchone()[0])
@@ -143,10 +194,12 @@ class CheckinLogMixin:
             raise StoreError(f"No check-in with id {checkin_id}.")
 
     def delete_checkins_before(self, cutoff: TimeLike) -> int:
-        """Delete check-ins strictly older than ``cutoff``; returns how many."""
+        """Delete check-ins (and withheld ones) strictly older than ``cutoff``; returns
+        how many check-ins."""
         with self._write() as conn:
             n = conn.execute("DELETE FROM checkins WHERE at < ?",
                              (to_timestamp(cutoff),)).rowcount
+            conn.execute("DELETE FROM withheld_checkins WHERE at < ?", (to_timestamp(cutoff),))
         if n:
             self._checkpoint()
         return int(n)
