@@ -54,10 +54,27 @@ def run(pipeline_kwargs: dict | None = None) -> dict:
             "events": [_plain(dataclasses.asdict(e)) for e in r.events],
             "embedded": r.times.embedded, "scanned": r.times.scanned,
             "refreshed": r.times.refreshed, "json": r.to_json(),
+            **({"withheld": [_plain(dataclasses.asdict(w)) for w in r.withheld]}
+               if getattr(r, "withheld", ()) else {}),
         })
     return {"frames": frames, "detect_calls": engine.detect_calls,
             "faces_embedded": engine.faces_embedded,
             "recorded": [_plain(dataclasses.asdict(e)) for e in log.recorded]}
+
+
+#: Fields FaceResult gained after the recording, with the value each has while liveness
+#: is off.
+ADDED_FACE_FIELDS = {"liveness": None, "withheld": None}
+
+
+def split_added_fields(output: dict) -> list[dict]:
+    """Remove from ``output`` (in place) the face fields added since the recording;
+    returns them, one dict per face, for the caller to check."""
+    added = []
+    for frame in output["frames"]:
+        for face in frame["faces"]:
+            added.append({k: face.pop(k) for k in ADDED_FACE_FIELDS if k in face})
+    return added
 
 
 def _plain(value):
