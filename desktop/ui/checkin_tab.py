@@ -564,12 +564,14 @@ class CheckinTab(QWidget):
         self.refresh_today()
 
     def _on_settings_changed(self, changed: dict) -> None:
-        kwargs: dict[str, float] = {}
+        kwargs: dict[str, Any] = {}
         if "tau" in changed:
             kwargs["tau"] = float(changed["tau"])
         if "margin" in changed:
             kwargs["margin"] = float(changed["margin"])
         if "cooldown_hours" in changed:
             kwargs["cooldown_s"] = float(changed["cooldown_hours"]) * 3600.0
+        if "liveness" in changed:
+            kwargs["liveness"] = str(changed["liveness"])
         self.session.apply_settings(**kwargs)
         self.view.tau, self.view.margin = self.session.tau, self.session.margin
