@@ -148,12 +148,12 @@ class CheckinLogMixin:
                                (int(person_id),)).fetchone()
             if row is None:
                 raise PersonNotFoundError(f"No person with id {person_id} in the gallery.")
-            cur = conn.execute(
-                "INSERT INTO withheld_checkins(person_id, person_name, at, d, camera, reason,"
-                " detail, model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            new_id = self._insert_id(
+                conn, "INSERT INTO withheld_checkins(person_id, person_name, at, d, camera,"
+                " reason, detail, model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (int(person_id), row[0], ts, float(d), camera, str(reason), str(detail),
                  model_id))
-        return WithheldCheckIn(int(cur.lastrowid), int(person_id), row[0], ts, float(d),
+        return WithheldCheckIn(new_id, int(person_id), row[0], ts, float(d),
                                camera, str(reason), str(detail), model_id, row[1])
 
     def withheld_between(self, start: TimeLike | None = None, end: TimeLike | None = None, *,

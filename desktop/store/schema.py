@@ -116,7 +116,7 @@ MIGRATIONS: list[tuple[str, ...]] = [SCHEMA_V1, WITHHELD_CHECKINS_V2]
 
 #: Tables every facestyle gallery has (used to tell a gallery from another SQLite file).
 REQUIRED_TABLES = frozenset({"people", "templates", "checkins", "settings", "manager_pin",
-                             "meta", "withheld_checkins"})
+                             "meta"})
 
 
 def current_version() -> int:
