@@ -91,8 +91,7 @@ def printed(photo: np.ndarray, *, margin: float = 0.08, seed: int = 0) -> np.nda
     pad = max(2, round(margin * photo.shape[1]))
     paper = np.full((photo.shape[0] + 2 * pad, photo.shape[1] + 2 * pad, 3), 242, np.float32)
     paper[pad:pad + photo.shape[0], pad:pad + photo.shape[1]] = img
-    h, w = paper.shape[:2]
-    light = np.linspace(1.04, 0.9, w, dtype=np.float32)[None, :, None]  # uneven light
+    light = np.linspace(1.04, 0.9, paper.shape[1], dtype=np.float32)[None, :, None]  # uneven light
     return np.clip(paper * light, 0, 255).astype(np.uint8)
 
 
@@ -257,6 +256,30 @@ def attack_frames(picture: np.ndarray, motion: Motion | str = "wave", scene: Sce
         yield out
 
 
+def picture_boxes(picture_size: tuple[int, int], region: tuple[float, float, float, float],
+                  motion: Motion | str = "wave", scene: Scene | None = None, *,
+                  seconds: float = 3.0) -> list[tuple[float, float, float, float]]:
+    """Where ``region`` (x, y, w, h in picture pixels, e.g. the face of the photo) is on
+    each frame of :func:`attack_frames` with the same arguments: the bounding box (x, y, w,
+    h) of the region's four corners, frame pixels (the ground truth a detector would
+    approximate). ``picture_size`` (w, h) must be the size the frames were made from (a
+    picture narrower than about 400 pixels is used as it is)."""
+    scene = scene or Scene()
+    if isinstance(motion, str):
+        motion = MOTIONS[motion]
+    frames = max(1, round(seconds * scene.fps))
+    x, y, w, h = (float(v) for v in region)
+    corners = np.array([[x, y], [x + w, y], [x, y + h], [x + w, y + h]])
+    out = []
+    for rotation, translation in poses(motion, scene, frames):
+        hom = picture_homography(picture_size, scene, rotation, translation)
+        mapped = np.c_[corners, np.ones(4)] @ hom.T
+        pts = mapped[:, :2] / mapped[:, 2:3]
+        (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+        out.append((float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
+    return out
+
+
 def _glare(rotation: np.ndarray, size: tuple[int, int], strength: float) -> np.ndarray:
     """A lamp's reflection on a picture of ``size`` (w, h) pixels, in grey levels: a soft
     spot that slides across it as the picture turns."""
@@ -274,15 +297,21 @@ def with_seed(scene: Scene, seed: int) -> Scene:
     return replace(scene, seed=seed)
 
 
-def head_crop(photo: np.ndarray, box: tuple[int, int, int, int], *, widths: float = 2.2,
-              aspect: float = 4 / 3) -> np.ndarray:
-    """A portrait crop (height = ``aspect`` x width) of ``photo`` around a face ``box``
-    (x, y, w, h pixels), ``widths`` face widths wide, clipped to the photo."""
+def head_crop_box(shape: tuple[int, ...], box: tuple[float, float, float, float], *,
+                  widths: float = 2.2, aspect: float = 4 / 3) -> tuple[int, int, int, int]:
+    """The portrait crop :func:`head_crop` cuts, as (x0, y0, x1, y1) pixels of an image of
+    ``shape`` (H, W, ...)."""
     x, y, w, h = (float(v) for v in box)
     cw = widths * w
     ch = aspect * cw
     cx, cy = x + w / 2, y + h / 2 + 0.1 * h
     x0, y0 = max(0, round(cx - cw / 2)), max(0, round(cy - ch / 2))
-    x1 = min(photo.shape[1], round(cx + cw / 2))
-    y1 = min(photo.shape[0], round(cy + ch / 2))
+    return x0, y0, min(shape[1], round(cx + cw / 2)), min(shape[0], round(cy + ch / 2))
+
+
+def head_crop(photo: np.ndarray, box: tuple[float, float, float, float], *, widths: float = 2.2,
+              aspect: float = 4 / 3) -> np.ndarray:
+    """A portrait crop (height = ``aspect`` x width) of ``photo`` around a face ``box``
+    (x, y, w, h pixels), ``widths`` face widths wide, clipped to the photo."""
+    x0, y0, x1, y1 = head_crop_box(photo.shape, box, widths=widths, aspect=aspect)
     return np.ascontiguousarray(photo[y0:y1, x0:x1])

@@ -6,9 +6,10 @@ challenge for those the passive checks cannot decide.
 thread) and answers a :class:`LivenessStatus` per track. A track's state:
 
 * ``checking``: passive evidence is being gathered (every track starts here);
-* ``challenge``: undecided after ``challenge_after_s`` (1 s) in challenge mode: the
-  label asks "Blink, please"; 68-point landmarks are computed for it on every frame
-  (at most ``max_challenged`` faces per frame, longest waiting first);
+* ``challenge``: undecided after ``challenge_after_s`` (1 s) in challenge mode, and
+  challengeable (the check-in challenges only faces it has recognised): the label asks
+  "Blink, please"; 68-point landmarks are computed for it on every frame (at most
+  ``max_challenged`` faces per frame, longest waiting first);
 * ``live``: the passive checks saw a face moving in 3-D, or the person blinked or turned
   (``how`` says which). Only a live track may check in;
 * ``spoof``: the passive checks saw a flat picture (``reason``: "photo suspected", or
@@ -192,9 +193,13 @@ class LivenessMonitor:
 
     # -- one frame ----------------------------------------------------------------------------
     def observe(self, image: np.ndarray, frame_index: int, scene_time: float,
-                tracks: Sequence[tuple[int, Any]]) -> None:
+                tracks: Sequence[tuple[int, Any]],
+                challengeable: Iterable[int] | None = None) -> None:
         """Take one frame (RGB (H, W, 3) or grey (H, W) uint8) and the boxes (x, y, w, h)
-        of the tracks visible on it."""
+        of the tracks visible on it. ``challengeable``: the track ids a challenge may be
+        started for (the check-in passes those it has recognised: nobody asks a stranger
+        to blink); None: any."""
+        allowed = None if challengeable is None else {int(t) for t in challengeable}
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         seen = {int(tid) for tid, _ in tracks}
         for tid, track in self._tracks.items():
@@ -213,7 +218,7 @@ class LivenessMonitor:
             for evidence in track.volume.step(grey, tuple(float(v) for v in box),
                                               frame_index, thumb):
                 track.judge.add(evidence)
-            self._advance(track, scene_time)
+            self._advance(track, scene_time, allowed is None or int(tid) in allowed)
         self._challenge(grey, scene_time, tracks)
         self._prev = grey
         self._statuses = {tid: self._status(t, scene_time) for tid, t in self._tracks.items()}
@@ -236,7 +241,7 @@ class LivenessMonitor:
             track.volume.follow(p1[k:k + n], found[k:k + n])
             k += n
 
-    def _advance(self, track: _Track, now: float) -> None:
+    def _advance(self, track: _Track, now: float, challengeable: bool = True) -> None:
         """Move a track between states after its passive evidence changed."""
         if track.state in (LIVE, SPOOF):
             return
@@ -249,14 +254,14 @@ class LivenessMonitor:
             if track.state != CHECKING:  # the mode changed: no more challenge
                 track.state, track.challenge = CHECKING, None
         elif track.state == CHECKING:
-            if (now - track.first_time >= self.settings.challenge_after_s
+            if (challengeable and now - track.first_time >= self.settings.challenge_after_s
                     and self.landmarks.get() is not None):
                 track.state = CHALLENGE
                 track.challenge = Challenge(now, self.settings.challenge)
-        elif track.state == CHALLENGE and track.challenge is not None:
-            if track.challenge.timed_out(now):
-                track.state, track.reason_code = FAILED, "no_response"
-                track.decided_frames = track.frames
+        elif (track.state == CHALLENGE and track.challenge is not None
+              and track.challenge.timed_out(now)):
+            track.state, track.reason_code = FAILED, "no_response"
+            track.decided_frames = track.frames
 
     def _decide(self, track: _Track, state: str, *, how: str | None = None,
                 reason: str | None = None) -> None:

@@ -396,7 +396,8 @@ def _camera_shift(before: np.ndarray, now: np.ndarray,
     mask = np.zeros(before.shape, bool)
     s = before.shape[1] / shape[1]
     for x0, y0, x1, y1 in away:
-        mask[max(0, int(y0 * s)):int(np.ceil(y1 * s)), max(0, int(x0 * s)):int(np.ceil(x1 * s))] = True
+        rows = slice(max(0, int(y0 * s)), int(np.ceil(y1 * s)))
+        mask[rows, max(0, int(x0 * s)):int(np.ceil(x1 * s))] = True
     if mask.mean() > 0.85:
         return 0.0
     a, b = before.copy(), now.copy()
