@@ -34,15 +34,19 @@ def scenario() -> list[tuple[list[tuple[str, int, int]], int]]:
     return frames
 
 
-def run(pipeline_kwargs: dict | None = None) -> dict:
+def run(pipeline_kwargs: dict | None = None, *, settings: dict | None = None,
+        prepare=None) -> dict:
     """Play :func:`scenario` through a pipeline with the fake engine, matcher, log and
-    clock; return every output as plain JSON data."""
+    clock; return every output as plain JSON data. ``settings``: more
+    :class:`PipelineSettings` fields; ``prepare(pipeline)`` runs before the first frame."""
     engine = FakeEngine()
     log = FakeCheckinLog()
     clock = Clock()
     pipeline = CheckinPipeline(engine, FakeMatcher(), checkin_log=log, clock=clock,
-                               settings=PipelineSettings(cooldown_s=600.0),
+                               settings=PipelineSettings(cooldown_s=600.0, **(settings or {})),
                                **(pipeline_kwargs or {}))
+    if prepare is not None:
+        prepare(pipeline)
     frames = []
     for i, (people, bg) in enumerate(scenario()):
         clock.now += 1.0 / FPS

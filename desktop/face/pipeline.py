@@ -786,7 +786,8 @@ class CheckinPipeline:
                 self._liveness_for[track.id] = key
         grey = self._follower.grey  # the frame in grey, made by the motion stage
         image = grey if grey is not None and grey.shape == frame.image.shape[:2] else frame.image
-        monitor.observe(image, frame.index, frame.scene_time, [(t.id, t.box) for t in visible])
+        monitor.observe(image, frame.index, frame.scene_time, [(t.id, t.box) for t in visible],
+                        challengeable=[t.id for t in visible if t.label.name is not None])
 
     def _forget_dead_tracks(self) -> None:
         alive = {t.id for t in self._tracker.tracks}
