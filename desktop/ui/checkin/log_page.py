@@ -9,6 +9,7 @@ has any; they are not check-ins and are not exported.
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from desktop.face.liveness import REASONS
 from desktop.store import CheckIn, WithheldCheckIn
 from desktop.ui.checkin.context import ManagerContext
 from desktop.ui.checkin.page_common import cell, page_layout, read_only_table
+
+log = logging.getLogger(__name__)
 
 
 def _qdate(d: date) -> QDate:
@@ -155,10 +158,10 @@ class LogPage(QWidget):
         start, end = self.period()
         try:
             self.checkins = self.ctx.gallery.checkins_between(start, end, newest_first=True)
-            self.withheld = self.ctx.gallery.withheld_between(start, end, newest_first=True)
         except FacestyleError as exc:
             self.summary.setText(exc.message)
             return
+        self.withheld = self._withheld_between(start, end)
         one_day = end - start == timedelta(days=1)
         self._fill_withheld(one_day)
         self.table.setRowCount(len(self.checkins))
@@ -186,6 +189,15 @@ class LogPage(QWidget):
             f"Check-ins older than {int(days)} days are deleted automatically once a day "
             "(change it in Settings)." if days and float(days) > 0 else
             "Check-ins are kept forever (set a retention period in Settings).")
+
+    def _withheld_between(self, start: date, end: date) -> list[WithheldCheckIn]:
+        """The withheld check-ins of the period; none when the gallery cannot say (a shared
+        gallery while its server is away): the check-ins themselves still show."""
+        try:
+            return self.ctx.gallery.withheld_between(start, end, newest_first=True)
+        except FacestyleError as exc:
+            log.warning("withheld check-ins not shown: %s", exc.message)
+            return []
 
     def _fill_withheld(self, one_day: bool) -> None:
         rows = self.withheld
