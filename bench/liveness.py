@@ -113,20 +113,24 @@ def attack_clips(engine, data: Path, photos, motions, seconds: float):
                 yield f"{Path(rel).stem} {kind} {motion}", rel, frames
 
 
-def attacks_through(engine, gallery, clips, modes, landmarks) -> dict[str, Tally]:
-    """Each clip through a fresh pipeline per mode; whether it checked anyone in."""
+def pipeline_for(engine, gallery, mode: str, landmarks, **settings):
+    """A check-in pipeline on ``gallery``'s people with liveness ``mode``; nothing recorded."""
     from desktop.face.liveness import LivenessSettings
     from desktop.face.pipeline import CheckinPipeline, GalleryCheckinLog, PipelineSettings
 
+    return CheckinPipeline(
+        engine, gallery.matcher(engine.model_id),
+        checkin_log=GalleryCheckinLog(gallery, engine.model_id, record=False),
+        settings=PipelineSettings(liveness=LivenessSettings.of(mode), **settings),
+        landmarks=landmarks)
+
+
+def attacks_through(engine, gallery, clips, modes, landmarks) -> dict[str, Tally]:
+    """Each clip through a fresh pipeline per mode; whether it checked anyone in."""
     tallies = {mode: Tally() for mode in modes}
-    matcher = gallery.matcher(engine.model_id)
     for label, _person, frames in clips:
         for mode in modes:
-            pipeline = CheckinPipeline(
-                engine, matcher, checkin_log=GalleryCheckinLog(gallery, engine.model_id,
-                                                               record=False),
-                settings=PipelineSettings(liveness=LivenessSettings.of(mode)),
-                landmarks=landmarks)
+            pipeline = pipeline_for(engine, gallery, mode, landmarks)
             tracks = run_frames(pipeline, frames)
             o = Outcome(label)
             o.checked_in = any(t.checked_in for t in tracks.values())
@@ -143,9 +147,6 @@ def attacks_through(engine, gallery, clips, modes, landmarks) -> dict[str, Tally
 def live_tracks(engine, gallery, clip: Path, modes, landmarks) -> dict[str, Tally]:
     import cv2
 
-    from desktop.face.liveness import LivenessSettings
-    from desktop.face.pipeline import CheckinPipeline, GalleryCheckinLog, PipelineSettings
-
     capture = cv2.VideoCapture(str(clip))
     frames = []
     while True:
@@ -156,11 +157,7 @@ def live_tracks(engine, gallery, clip: Path, modes, landmarks) -> dict[str, Tall
     capture.release()
     tallies = {}
     for mode in modes:
-        pipeline = CheckinPipeline(
-            engine, gallery.matcher(engine.model_id),
-            checkin_log=GalleryCheckinLog(gallery, engine.model_id, record=False),
-            settings=PipelineSettings(liveness=LivenessSettings.of(mode), scan_min_face=40),
-            landmarks=landmarks)
+        pipeline = pipeline_for(engine, gallery, mode, landmarks, scan_min_face=40)
         tracks = run_frames(pipeline, frames)
         tallies[mode] = Tally([t for t in tracks.values() if t.frames >= 15])
     return tallies
@@ -169,16 +166,10 @@ def live_tracks(engine, gallery, clip: Path, modes, landmarks) -> dict[str, Tall
 def speed(clip: Path, engine, gallery, modes, landmarks) -> dict[str, tuple[float, float]]:
     """End-to-end frames/s of recognize-video's code path and the monitor's ms/frame."""
     from desktop.commands.recognize_video import recognize
-    from desktop.face.liveness import LivenessSettings
-    from desktop.face.pipeline import CheckinPipeline, GalleryCheckinLog, PipelineSettings
 
     out = {}
     for mode in modes:
-        pipeline = CheckinPipeline(
-            engine, gallery.matcher(engine.model_id),
-            checkin_log=GalleryCheckinLog(gallery, engine.model_id, record=False),
-            settings=PipelineSettings(liveness=LivenessSettings.of(mode), scan_min_face=40),
-            landmarks=landmarks)
+        pipeline = pipeline_for(engine, gallery, mode, landmarks, scan_min_face=40)
         pipeline.warm_up()
         run = recognize(str(clip), pipeline)
         out[mode] = (run.summary["fps"], pipeline.stats().liveness_ms)

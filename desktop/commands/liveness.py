@@ -23,7 +23,7 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from desktop.errors import FacestyleError
 
@@ -150,17 +150,11 @@ def run(args: argparse.Namespace) -> int:
     if args.min_face is not None and not 20 <= args.min_face <= 1000:
         raise FacestyleError("--min-face must be between 20 and 1000 pixels.")
     from desktop.commands.gallery import load_engine
+    from desktop.commands.recognize_video import open_jsonl
     from desktop.face.liveness import LandmarkModel, LivenessSettings
     from desktop.face.pipeline import CheckinPipeline, PipelineSettings
 
-    out: IO[str] | None = None
-    if args.jsonl == "-":
-        out = sys.stdout
-    elif args.jsonl:
-        try:
-            out = open(args.jsonl, "w", encoding="utf-8")  # noqa: SIM115
-        except OSError as exc:
-            raise FacestyleError(f"Cannot write {args.jsonl}: {exc.strerror}.") from exc
+    out = open_jsonl(args.jsonl)
     try:
         engine = load_engine()
         landmarks = LandmarkModel()

@@ -207,6 +207,19 @@ def follow_shared_gallery(gallery: Any, pipeline: Any, model_id: str) -> None:
     gallery.add_change_listener(changed)
 
 
+def open_jsonl(path: str | None) -> IO[str] | None:
+    """Where ``--jsonl PATH`` writes: None when not given, stdout for ``-``, else the file
+    opened for writing (the caller closes it)."""
+    if path == "-":
+        return sys.stdout
+    if not path:
+        return None
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        raise FacestyleError(f"Cannot write {path}: {exc.strerror}.") from exc
+
+
 def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise FacestyleError("--max-frames must be at least 1.")
@@ -219,13 +232,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline, close = build_pipeline(args)
     out: IO[str] | None = None
     try:
-        if args.jsonl == "-":
-            out = sys.stdout
-        elif args.jsonl:
-            try:
-                out = open(args.jsonl, "w", encoding="utf-8")  # noqa: SIM115
-            except OSError as exc:
-                raise FacestyleError(f"Cannot write {args.jsonl}: {exc.strerror}.") from exc
+        out = open_jsonl(args.jsonl)
 
         def report(state: Any) -> None:
             if state.status not in ("running", "ended"):

@@ -103,17 +103,25 @@ class CheckinLogMixin:
 
         Naive datetimes and dates are local time (a date means its local midnight).
         """
+        return self._rows_between(self._CHECKIN_SQL, "c", CheckIn, start, end, person_id,
+                                  newest_first, limit)
+
+    def _rows_between(self, select: str, alias: str, make: Any, start: TimeLike | None,
+                      end: TimeLike | None, person_id: int | None, newest_first: bool,
+                      limit: int | None) -> list[Any]:
+        """``make(*row)`` for the rows of ``select`` (its table named ``alias``) with
+        ``start <= at < end`` (and the person), by time."""
         where, args = where_clause(
-            ("c.at >= ?", None if start is None else to_timestamp(start)),
-            ("c.at < ?", None if end is None else to_timestamp(end)),
-            ("c.person_id = ?", None if person_id is None else int(person_id)))
+            (f"{alias}.at >= ?", None if start is None else to_timestamp(start)),
+            (f"{alias}.at < ?", None if end is None else to_timestamp(end)),
+            (f"{alias}.person_id = ?", None if person_id is None else int(person_id)))
         order = "DESC" if newest_first else "ASC"
-        sql = self._CHECKIN_SQL + where + f" ORDER BY c.at {order}, c.id {order}"
+        sql = select + where + f" ORDER BY {alias}.at {order}, {alias}.id {order}"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(int(limit))
         with self._read() as conn:
-            return [CheckIn(*r) for r in conn.execute(sql, args)]
+            return [make(*r) for r in conn.execute(sql, args)]
 
     def checkins_on(self, day: date, *, newest_first: bool = False) -> list[CheckIn]:
         """Check-ins during one local calendar day."""
@@ -160,17 +168,8 @@ class CheckinLogMixin:
                          person_id: int | None = None, newest_first: bool = False,
                          limit: int | None = None) -> list[WithheldCheckIn]:
         """Withheld check-ins with ``start <= at < end`` (as :meth:`checkins_between`)."""
-        where, args = where_clause(
-            ("w.at >= ?", None if start is None else to_timestamp(start)),
-            ("w.at < ?", None if end is None else to_timestamp(end)),
-            ("w.person_id = ?", None if person_id is None else int(person_id)))
-        order = "DESC" if newest_first else "ASC"
-        sql = self._WITHHELD_SQL + where + f" ORDER BY w.at {order}, w.id {order}"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(int(limit))
-        with self._read() as conn:
-            return [WithheldCheckIn(*r) for r in conn.execute(sql, args)]
+        return self._rows_between(self._WITHHELD_SQL, "w", WithheldCheckIn, start, end,
+                                  person_id, newest_first, limit)
 
     def count_checkins(self) -> int:
         with self._read() as conn:

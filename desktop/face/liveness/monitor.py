@@ -18,9 +18,10 @@ thread) and answers a :class:`LivenessStatus` per track. A track's state:
   Unknown; it still becomes ``live`` if the person blinks, turns or moves later.
 
 Passive mode never challenges: an undecided track stays ``checking`` until its face moves
-enough. Costs: about 1 ms per face and frame for the passive checks on this project's
-2-core machine (one optical-flow call for all faces, a patch warp and a few homographies
-every third frame); 68-point landmarks add about 8 ms per challenged face and frame.
+enough. Cost per frame: one optical-flow call for all faces, and per face a patch warp and
+a few homographies every third frame; ``bench/liveness.py`` measured 5.5 ms per frame on
+the faces-dev clip (one to four faces) on the 2-core development machine. A challenged
+face adds one 68-point landmark prediction per frame.
 """
 
 from __future__ import annotations
