@@ -231,3 +231,16 @@ def test_forgotten_and_restarted_tracks_start_over():
     assert monitor.statuses() == {}
     with pytest.raises(ValueError, match="liveness mode"):
         LivenessSettings(mode="sometimes")
+
+
+def test_a_turn_counts_only_when_the_face_also_moved_out_of_its_plane():
+    from desktop.face.liveness.challenge import Challenge
+
+    lm = face68()
+    turned = lm.copy()
+    turned[27:36, 0] += 30.0
+    flat, solid = Challenge(0.0), Challenge(0.0)
+    for i, x in enumerate([lm] * 5 + [turned] * 4):
+        flat.update(i / 30, x, turn_allowed=False)
+        solid.update(i / 30, x, turn_allowed=True)
+    assert flat.passed is None and solid.passed == "turn"

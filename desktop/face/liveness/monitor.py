@@ -286,7 +286,10 @@ class LivenessMonitor:
         marks = model.predict(grey, boxes, round_to_pixels=False)
         for (track, _), lm in zip(waiting, marks, strict=True):
             assert track.challenge is not None
-            passed = track.challenge.update(now, lm)
+            last = track.judge.last
+            moved_3d = (last is not None and last.planar_residual
+                        >= self.settings.challenge.turn_min_residual)
+            passed = track.challenge.update(now, lm, turn_allowed=moved_3d)
             if passed is not None:
                 self._decide(track, LIVE, how=passed)
 
