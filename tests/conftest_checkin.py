@@ -9,7 +9,7 @@ import pytest
 from checkin_fakes import CheckinEngine, walking, write_clip
 
 from desktop.errors import FacestyleError
-from desktop.store import Gallery
+from desktop.store import Gallery, open_gallery
 from desktop.ui.checkin_tab import CheckinTab
 from desktop.ui.qthreading import shutdown_workers
 
@@ -42,7 +42,8 @@ def make_tab(qtbot, gallery_path):
         # The fake engine's faces are flat squares: these tests are about the check-in as
         # it was before liveness, so it is off unless a test chose a mode itself.
         with contextlib.suppress(FacestyleError), \
-                Gallery(kwargs["gallery_path"], maintenance=False) as g:  # unless damaged
+                open_gallery(str(kwargs["gallery_path"]), maintenance=False) as g:  # a file
+            # or a shared gallery's server (unless damaged)
             if g.get_setting("liveness", None) is None:
                 g.set_setting("liveness", "off")
         tab = CheckinTab(**kwargs)
