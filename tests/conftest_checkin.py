@@ -3,10 +3,13 @@ conftest.py)."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from checkin_fakes import CheckinEngine, walking, write_clip
 
-from desktop.store import Gallery
+from desktop.errors import FacestyleError
+from desktop.store import Gallery, open_gallery
 from desktop.ui.checkin_tab import CheckinTab
 from desktop.ui.qthreading import shutdown_workers
 
@@ -36,6 +39,13 @@ def make_tab(qtbot, gallery_path):
     def make(**kwargs) -> CheckinTab:
         kwargs.setdefault("engine_factory", CheckinEngine)
         kwargs.setdefault("gallery_path", gallery_path)
+        # The fake engine's faces are flat squares: these tests are about the check-in as
+        # it was before liveness, so it is off unless a test chose a mode itself.
+        with contextlib.suppress(FacestyleError), \
+                open_gallery(str(kwargs["gallery_path"]), maintenance=False) as g:  # a file
+            # or a shared gallery's server (unless damaged)
+            if g.get_setting("liveness", None) is None:
+                g.set_setting("liveness", "off")
         tab = CheckinTab(**kwargs)
         qtbot.addWidget(tab)
         tab.resize(1100, 650)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import threading
 import time
 from datetime import date, datetime
@@ -212,3 +213,37 @@ def test_daily_maintenance_applies_retention_once_a_day(store, engine):
     store.set_setting("retention_days", 30)
     assert store.daily_maintenance(now=now + 2 * 86400).checkins_deleted == 1
     assert store.daily_maintenance(now=now + 2 * 86400 + 60).checkins_deleted is None
+
+
+# -- check-ins withheld by liveness ----------------------------------------------------
+def test_withheld_check_ins_are_kept_listed_and_not_counted(store, engine):
+    ada = store.enrol("Ada", [tpl(engine, 1)], employee_id="E1")
+    now = time.time()
+    detail = json.dumps({"liveness": {"verdict": "spoof"}})
+    w = store.record_withheld(ada.id, 0.12, reason="flat_motion", detail=detail,
+                              camera="front", model_id="fake-v1", at=now - 60)
+    store.record_withheld(ada.id, 0.15, reason="no_response", at=now)
+    assert (w.name, w.employee_id, w.reason, w.camera) == ("Ada", "E1", "flat_motion", "front")
+    rows = store.withheld_between(now - 3600, now + 1, newest_first=True)
+    assert [r.reason for r in rows] == ["no_response", "flat_motion"]
+    assert json.loads(rows[1].detail)["liveness"]["verdict"] == "spoof"
+    assert [r.reason for r in store.withheld_between(now - 3600, now - 1)] == ["flat_motion"]
+    assert store.count_checkins() == 0 and store.last_checkin(ada.id) is None
+    with pytest.raises(PersonNotFoundError):
+        store.record_withheld(999, 0.1, reason="flat_motion")
+    with pytest.raises(ValueError, match="reason"):
+        store.record_withheld(ada.id, 0.1, reason="")
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_withheld_rows_follow_the_persons_history_and_retention(store, engine, keep):
+    ada = store.enrol("Ada", [tpl(engine, 1)])
+    bob = store.enrol("Bob", [tpl(engine, 2)])
+    now = time.time()
+    store.record_withheld(ada.id, 0.1, reason="flat_motion", at=now)
+    store.record_withheld(bob.id, 0.1, reason="flat_motion", at=now - 40 * 86400)
+    store.delete_person(ada.id, keep_history=keep)
+    names = sorted((r.name, r.person_id is None) for r in store.withheld_between())
+    assert names == ([("Ada", True), ("Bob", False)] if keep else [("Bob", False)])
+    store.delete_checkins_before(now - 30 * 86400)
+    assert [r.name for r in store.withheld_between()] == (["Ada"] if keep else [])

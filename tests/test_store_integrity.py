@@ -55,19 +55,20 @@ def names_in(path: Path) -> list[str]:
 def test_migration_takes_backup_first_and_bumps_version(tmp_path, monkeypatch):
     path = tmp_path / "gallery.sqlite3"
     make_gallery(path)
+    n = schema_mod.current_version()
     before = {b.path for b in list_backups(path)}
-    v2 = ("ALTER TABLE people ADD COLUMN note TEXT NOT NULL DEFAULT ''",)
-    monkeypatch.setattr(schema_mod, "MIGRATIONS", [*schema_mod.MIGRATIONS, v2])
+    extra = ("ALTER TABLE people ADD COLUMN note TEXT NOT NULL DEFAULT ''",)
+    monkeypatch.setattr(schema_mod, "MIGRATIONS", [*schema_mod.MIGRATIONS, extra])
     with Gallery(path) as g:
         assert [p.name for p in g.people()] == ["Ada", "Bob"]
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == n + 1
     assert "note" in [r[1] for r in conn.execute("PRAGMA table_info(people)")]
     conn.close()
     pre = [b for b in list_backups(path) if b.path not in before]
-    assert [b.reason for b in pre] == ["pre-migration-v1-to-v2"]
+    assert [b.reason for b in pre] == [f"pre-migration-v{n}-to-v{n + 1}"]
     old = sqlite3.connect(pre[0].path)
-    assert old.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert old.execute("PRAGMA user_version").fetchone()[0] == n
     assert old.execute("SELECT count(*) FROM people").fetchone()[0] == 2
     old.close()
 
@@ -75,13 +76,14 @@ def test_migration_takes_backup_first_and_bumps_version(tmp_path, monkeypatch):
 def test_failed_migration_rolls_back(tmp_path, monkeypatch):
     path = tmp_path / "gallery.sqlite3"
     make_gallery(path)
+    n = schema_mod.current_version()
     broken = ("ALTER TABLE people ADD COLUMN note TEXT", "THIS IS NOT SQL")
     monkeypatch.setattr(schema_mod, "MIGRATIONS", [*schema_mod.MIGRATIONS, broken])
-    with pytest.raises(MigrationError, match="left at schema 1") as info:
+    with pytest.raises(MigrationError, match=f"left at schema {n}") as info:
         Gallery(path)
-    assert "pre-migration-v1-to-v2" in info.value.hint
+    assert f"pre-migration-v{n}-to-v{n + 1}" in info.value.hint
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == n
     assert "note" not in [r[1] for r in conn.execute("PRAGMA table_info(people)")]
     conn.close()
     monkeypatch.undo()

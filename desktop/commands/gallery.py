@@ -9,6 +9,7 @@ The same code paths as the app (:mod:`desktop.store`), headless::
     facestyle gallery restore [BACKUP] [--db PATH]
     facestyle gallery reembed [--db PATH]
     facestyle gallery settings [--tau D] [--margin D] [--cooldown-hours H] [--retention-days N]
+                               [--liveness off|passive|challenge]
     facestyle gallery reset-pin [--db PATH]
     facestyle gallery migrate --to postgresql://USER@HOST/DB [--db PATH]   (--from: back)
     facestyle gallery serve [--port N]        a local PostgreSQL to try a shared gallery
@@ -103,6 +104,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="one check-in per person per this many hours")
     st.add_argument("--retention-days", type=float, metavar="N",
                     help="delete check-ins older than this (0 keeps them all)")
+    st.add_argument("--liveness", choices=("off", "passive", "challenge"),
+                    help="refuse photos and phone screens at check-in: off, passive, or "
+                         "challenge (passive, then a blink or head turn when undecided)")
     st.set_defaults(func=cmd_settings)
 
     mg = gsub.add_parser(
@@ -339,17 +343,18 @@ _SETTING_LIMITS = {"tau": (0.01, 2.0), "margin": (0.0, 1.0), "cooldown_hours": (
 
 def cmd_settings(args: argparse.Namespace) -> int:
     from desktop.face.matching import MARGIN_EXPLANATION, TAU_EXPLANATION
+    from desktop.resources import default
 
     changes = {k: getattr(args, k) for k in _SETTING_LIMITS if getattr(args, k) is not None}
     for key, value in changes.items():
         lo, hi = _SETTING_LIMITS[key]
         if not lo <= value <= hi:
             raise FacestyleError(f"{key.replace('_', '-')} must be between {lo:g} and {hi:g}.")
+    if args.liveness is not None:
+        changes["liveness"] = args.liveness
     gallery = open_db(args.db, create=bool(changes))
     if gallery is None:  # no gallery yet: the shipped defaults
-        from desktop.resources import default
-
-        values = {key: default("checkin", key) for key in _SETTING_LIMITS}
+        values = {key: default("checkin", key) for key in (*_SETTING_LIMITS, "liveness")}
     else:
         with gallery:
             for key, value in changes.items():
@@ -357,6 +362,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
             values = gallery.settings()
     for key in _SETTING_LIMITS:
         print(f"{key.replace('_', '-'):<15} {values[key]:g}")
+    print(f"{'liveness':<15} {values.get('liveness') or default('checkin', 'liveness')}")
     if not changes:
         for key, text in (("tau", TAU_EXPLANATION), ("margin", MARGIN_EXPLANATION)):
             print("\n" + textwrap.fill(f"{key}: {text}", width=88))

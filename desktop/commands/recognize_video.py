@@ -10,7 +10,13 @@ and ends with a summary line, in that file and on stdout::
     {"summary": true, "frames": N, "faces": M, "per_name": {...}, "checkins": K, "fps": F}
 
 ``per_name`` counts the frames showing each name; F is end-to-end frames per second, from
-the start of decoding to the last line written (model loading excluded). A video file is
+the start of decoding to the last line written (model loading excluded).
+
+``--liveness passive|challenge`` applies the check-in rule of the app's liveness setting
+(:mod:`desktop.face.liveness`): only a face judged live checks in; a refused one is
+recorded as withheld (the frame line gets ``"withheld"``, each face a ``"liveness"`` object,
+and the summary ``"liveness"`` and ``"withheld"``). The default, ``off``, is the pipeline
+without liveness, exactly as before it existed. A video file is
 read completely, frame by frame; a camera (``0``) or a stream runs until Ctrl-C or
 ``--max-frames``, always on its newest frame. Check-ins are recorded in the gallery's log
 (``--dry-run``: not), with the same cooldown as the app.
@@ -54,6 +60,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="look for new faces in the whole frame every K frames (default 15); "
                         "known faces are re-detected around their box every 5 frames and "
                         "followed by optical flow in between")
+    p.add_argument("--liveness", choices=("off", "passive", "challenge"), default="off",
+                   help="only faces judged live check in: 'passive' (motion of the face "
+                        "over time) or 'challenge' (passive, then a blink or head turn when "
+                        "undecided); default off")
     p.add_argument("--min-face", type=int, metavar="PX", default=None,
                    help="smallest face to look for, in pixels of the frame (default: the "
                         "detector's, 80); smaller costs more")
@@ -120,6 +130,9 @@ def recognize(
     out = summary.to_json(summary.frames / elapsed if elapsed > 0 else 0.0)
     out["source"] = str(source)
     out["stopped_by"] = stopped_by
+    if getattr(pipeline, "liveness", None) is not None:
+        out["liveness"] = pipeline.settings.liveness.mode
+        out["withheld"] = len(summary.withheld)
     if jsonl is not None:
         jsonl.write(json.dumps(out) + "\n")
         jsonl.flush()
@@ -130,6 +143,7 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]:
     """The engine, gallery matcher and check-in log for ``args``; returns the pipeline
     and a function that closes what was opened."""
     from desktop.commands.gallery import load_engine, open_db
+    from desktop.face.liveness import LandmarkModel, LivenessSettings
     from desktop.face.pipeline import CheckinPipeline, GalleryCheckinLog, PipelineSettings
 
     gallery = open_db(args.db, create=False, live=True)
@@ -155,8 +169,14 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]:
             changes["scan_every"] = args.scan_every
         if args.min_face is not None:
             changes["scan_min_face"] = args.min_face
+        liveness = getattr(args, "liveness", "off")
+        changes["liveness"] = LivenessSettings.of(liveness)
+        landmarks = None
+        if liveness == "challenge":  # a file runs faster than any person: wait for it
+            landmarks = LandmarkModel()
+            landmarks.wait()
         pipeline = CheckinPipeline(engine, matcher, checkin_log=log,
-                                   settings=PipelineSettings(**changes))
+                                   settings=PipelineSettings(**changes), landmarks=landmarks)
         follow_shared_gallery(gallery, pipeline, engine.model_id)
         pipeline.warm_up()  # model set-up is not part of the measured frames/s
     except BaseException:
@@ -187,6 +207,19 @@ def follow_shared_gallery(gallery: Any, pipeline: Any, model_id: str) -> None:
     gallery.add_change_listener(changed)
 
 
+def open_jsonl(path: str | None) -> IO[str] | None:
+    """Where ``--jsonl PATH`` writes: None when not given, stdout for ``-``, else the file
+    opened for writing (the caller closes it)."""
+    if path == "-":
+        return sys.stdout
+    if not path:
+        return None
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        raise FacestyleError(f"Cannot write {path}: {exc.strerror}.") from exc
+
+
 def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise FacestyleError("--max-frames must be at least 1.")
@@ -199,13 +232,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline, close = build_pipeline(args)
     out: IO[str] | None = None
     try:
-        if args.jsonl == "-":
-            out = sys.stdout
-        elif args.jsonl:
-            try:
-                out = open(args.jsonl, "w", encoding="utf-8")  # noqa: SIM115
-            except OSError as exc:
-                raise FacestyleError(f"Cannot write {args.jsonl}: {exc.strerror}.") from exc
+        out = open_jsonl(args.jsonl)
 
         def report(state: Any) -> None:
             if state.status not in ("running", "ended"):

@@ -183,12 +183,79 @@ class DlibReader:
         """A dlib alias_tensor: only a shape (num_samples, k, nr, nc), no values."""
         return self._versioned_shape("alias_tensor", 1, what)
 
+    def floats(self, count: int, what: str = "floats") -> np.ndarray:
+        """``count`` floats one after another (each as :meth:`float` reads it), as a
+        float64 array. Vectorised: one pass finds where each integer starts (its control
+        byte gives its length), then numpy decodes them all; the result is the same as
+        calling :meth:`float` ``count`` times, several times faster."""
+        starts: list[int] = []
+        self._number_starts(2 * count, starts, what)
+        return self._decode_floats(starts, what)
+
     def matrix(self, what: str = "a matrix") -> np.ndarray:
         """A dlib matrix of floats as a float64 (rows, cols) array."""
         rows = abs(self.int(what))
         cols = abs(self.int(what))
-        values = [self.float(what) for _ in range(rows * cols)]
-        return np.asarray(values, dtype=np.float64).reshape(rows, cols)
+        return self.floats(rows * cols, what).reshape(rows, cols)
+
+    def matrices(self, count: int, what: str = "matrices") -> list[np.ndarray]:
+        """``count`` matrices one after another (as :meth:`matrix` reads them), decoded
+        together: much faster than one at a time for many small matrices."""
+        shapes, starts = [], []
+        for _ in range(count):
+            shape = (abs(self.int(what)), abs(self.int(what)))
+            shapes.append(shape)
+            self._number_starts(2 * shape[0] * shape[1], starts, what)
+        values = self._decode_floats(starts, what)
+        out, k = [], 0
+        for rows, cols in shapes:
+            out.append(values[k:k + rows * cols].reshape(rows, cols))
+            k += rows * cols
+        return out
+
+    def _number_starts(self, count: int, starts: list[int], what: str) -> None:
+        """Append where each of the next ``count`` integers starts, and move past them."""
+        data, pos = self.data, self.pos
+        append = starts.append
+        try:
+            for _ in range(count):
+                append(pos)
+                pos += 1 + (data[pos] & 0x0F)
+        except IndexError:
+            raise self.error(what, "the file ends inside a number (truncated?)") from None
+        if pos > len(data):
+            raise self.error(what, "the file ends inside a number (truncated?)")
+        self.pos = pos
+
+    def _decode_floats(self, starts: list[int], what: str) -> np.ndarray:
+        """The floats whose integers (mantissa, exponent pairs) start at ``starts``."""
+        if not starts:
+            return np.zeros(0, np.float64)
+        end = len(self.data)
+        raw = np.frombuffer(self.data, np.uint8)
+        at = np.asarray(starts, np.int64)
+        control = raw[at]
+        size = control & 0x0F
+        bad = (size == 0) | (size > 8) | (control & 0x70 != 0)
+        if bad.any():
+            self.pos = int(at[np.argmax(bad)])
+            raise self.error(what, f"bad integer control byte 0x{control[bad][0]:02x}")
+        lanes = np.arange(8)
+        body = raw[np.minimum(at[:, None] + 1 + lanes, end - 1)].astype(np.uint64)
+        body[lanes >= size[:, None]] = 0
+        magnitude = (body << (8 * lanes).astype(np.uint64)).sum(axis=1, dtype=np.uint64)
+        negative = (control & 0x80) != 0
+        mantissa = magnitude[0::2].astype(np.float64)
+        mantissa[negative[0::2]] *= -1
+        exponent = magnitude[1::2].astype(np.int64)
+        exponent[negative[1::2]] *= -1
+        special = exponent >= FLOAT_IS_INF
+        values = np.ldexp(mantissa, np.where(special, 0, exponent))
+        if special.any():
+            values[exponent == FLOAT_IS_INF] = math.inf
+            values[exponent == FLOAT_IS_NINF] = -math.inf
+            values[exponent == FLOAT_IS_NAN] = math.nan
+        return values
 
 
 # -- writers, for tests and fixtures --------------------------------------------------

@@ -1,14 +1,20 @@
-"""dlib's 5-point face landmarks (an ensemble of regression trees), in numpy.
+"""dlib's face landmarks (an ensemble of regression trees), in numpy.
 
 This is the cascade of Kazemi & Sullivan (CVPR 2014) exactly as dlib runs it in
-``dlib/image_processing/shape_predictor.h``, reading ``shape_predictor_5_face_landmarks.dat``
-with :mod:`desktop.face.dlib_format` (no dlib at run time):
+``dlib/image_processing/shape_predictor.h``, reading dlib's shape predictor files with
+:mod:`desktop.face.dlib_format` (no dlib at run time). The same reader and predictor serve
+both models that ``face_recognition_models`` ships: ``shape_predictor_5_face_landmarks.dat``
+(alignment: 5 points, 15 cascades of 500 trees of depth 4) and
+``shape_predictor_68_face_landmarks.dat`` (liveness challenges: 68 points in the iBUG
+300-W order, eyelids and jaw line included; 15 cascades of 500 trees of depth 4, a 100 MB
+file, parsed in about 10 s on first use, then cached):
 
 * Shapes live in the *unit box*: (0, 0) is the face box's top-left corner and (1, 1) its
   bottom-right corner. For dlib's inclusive rectangle ``left, top, right, bottom`` (our box
   ``x, y, w, h`` gives ``right = x + w - 1``), a unit-box point ``(u, v)`` is the image pixel
   ``(left + u * (right - left), top + v * (bottom - top))``.
-* Start from the mean shape ``s_0``. Cascade stage ``c`` has 800 feature pixels, each stored
+* Start from the mean shape ``s_0``. Cascade stage ``c`` has F feature pixels (800 in the
+  5-point model, 500 in the 68-point one), each stored
   as an anchor landmark plus an offset (``delta``) relative to the mean shape. A least-squares
   similarity transform ``S`` (rotation and scale, no translation) maps the mean shape onto the
   current shape; pixel ``i`` is sampled at ``S @ delta_i + s[anchor_i]``, mapped into the
@@ -16,7 +22,7 @@ with :mod:`desktop.face.dlib_format` (no dlib at run time):
   ``(R + G + B) // 3`` (dlib's integer RGB-to-grey), or 0 outside the image.
 * Each of the stage's 500 trees (depth 4) walks from the root: at node ``j`` go left
   (``2j + 1``) when ``I[idx1] - I[idx2] > thresh``, else right (``2j + 2``); the leaf holds a
-  (5, 2) shape update. The stage adds all 500 updates to the shape, in float32, in order.
+  (P, 2) shape update. The stage adds all 500 updates to the shape, in float32, in order.
 * After 15 stages the shape is mapped to image pixels and, as dlib's ``point`` parts,
   rounded to whole pixels. :meth:`ShapePredictor.predict` rounds too by default: the
   encoder's threshold was set on chips cut from rounded points, and on the faces-dev
@@ -41,7 +47,13 @@ import numpy as np
 
 from desktop.errors import ImageError
 from desktop.face.dlib_format import DlibFormatError, DlibReader
-from desktop.model_files import FACE_LANDMARKS, FACE_PACKAGE, reinstall_hint, require
+from desktop.model_files import (
+    FACE_LANDMARKS,
+    FACE_LANDMARKS_68,
+    FACE_PACKAGE,
+    reinstall_hint,
+    require,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +124,8 @@ class ShapePredictor:
     @classmethod
     def load(cls, path: str | Path | None = None, *, use_cache: bool = True) -> ShapePredictor:
         """Load a shape predictor file (default: the 5-point model from
-        ``face_recognition_models``), from the user cache when it was parsed before.
+        ``face_recognition_models``; :meth:`load_68` for the 68-point one), from the user
+        cache when it was parsed before.
 
         Raises:
             ModelFileError: the file is missing, truncated or not a dlib shape predictor;
@@ -140,6 +153,11 @@ class ShapePredictor:
             _write_cache(cache_file, predictor)
         return predictor
 
+    @classmethod
+    def load_68(cls, *, use_cache: bool = True) -> ShapePredictor:
+        """The 68-point model from ``face_recognition_models`` (see :meth:`load`)."""
+        return cls.load(require(FACE_LANDMARKS_68), use_cache=use_cache)
+
     # -- prediction -------------------------------------------------------------------
     def predict(
         self,
@@ -158,9 +176,9 @@ class ShapePredictor:
                 False gives the cascade's sub-pixel positions.
 
         Returns:
-            (N, 5, 2) float32 landmark ``x, y`` in image pixels, in dlib's 5-point order
-            (right eye outer, right eye inner, left eye outer, left eye inner corner, bottom
-            of the nose).
+            (N, P, 2) float32 landmark ``x, y`` in image pixels, in the model's order. For
+            the 5-point model: right eye outer, right eye inner, left eye outer, left eye
+            inner corner, bottom of the nose; for the 68-point model, iBUG 300-W's order.
         """
         image = _check_image(image)
         rects = _UnitBoxes.of(boxes)
@@ -332,7 +350,7 @@ def parse_shape_predictor(reader: DlibReader) -> ShapePredictor:
                          reader.float("a split threshold")),
                 "the splits",
             )
-            leaves = reader.vector(lambda: reader.matrix("a leaf value"), "the leaves")
+            leaves = reader.matrices(reader.uint("the leaves"), "a leaf value")
             trees.append((splits, leaves))
         cascades.append(trees)
     anchors = reader.vector(lambda: reader.vector(reader.uint, "anchor indices"), "anchors")

@@ -45,6 +45,7 @@ class MotionFollower:
         self.max_fb_error = float(max_fb_error)
         self._prev: np.ndarray | None = None
         self._cur: np.ndarray | None = None
+        self.grey: np.ndarray | None = None  # the latest frame in grey, full resolution
         self._prev_thumb: np.ndarray | None = None
         self._scale = 1.0  # working pixels per image pixel
         self._lk = dict(winSize=(15, 15), maxLevel=2,
@@ -57,6 +58,7 @@ class MotionFollower:
         """Take the next RGB (H, W, 3) frame. Returns the scene-change score in grey levels
         (0 for the first frame)."""
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+        self.grey = gray  # full resolution, for others who need it (liveness)
         h, w = gray.shape[:2]
         self._scale = min(1.0, self.work_width / max(1, w))
         if self._scale < 1.0:

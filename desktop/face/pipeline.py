@@ -31,12 +31,22 @@ Per frame (:meth:`CheckinPipeline.process`):
    answer is a :class:`~desktop.face.tracking.Vote` on its track. The track's label is the
    majority of its last ``vote_window`` votes; its d is that of the latest vote agreeing
    with the label.
-5. **Check-in**: a track whose label names a person with at least ``min_votes`` agreeing
+5. **Liveness** (only when ``settings.liveness.mode`` is not ``"off"``): a
+   :class:`~desktop.face.liveness.LivenessMonitor` watches every visible track (passive
+   checks on the motion of each face over time; in ``"challenge"`` mode a blink or small
+   head turn is asked for when those stay undecided). Its verdict is bound to the person
+   the track is named as: a track that changes from one named person to another is judged
+   again from scratch.
+6. **Check-in**: a track whose label names a person with at least ``min_votes`` agreeing
    votes spread over at least ``min_seconds`` of scene time records one
    :class:`CheckinEvent`, unless that person checked in less than ``cooldown_s`` ago
    (default 4 h). The last check-in per person comes from the check-in log the first time
    a person is seen, so the cooldown holds across restarts. A track checks a person in at
-   most once (one visit, one record).
+   most once (one visit, one record). With liveness on, only a track judged live checks
+   in; one refused (a photo suspected, or no answer to the challenge) records one
+   :class:`WithheldCheckin` instead (in the log, when it keeps them) and shows as Unknown
+   with the reason. With liveness off, nothing of this runs and every output is exactly
+   what it was before liveness existed.
 
 Each call returns a :class:`FrameResult` (plain data: faces with box, track id, name or
 None, d; check-in events; stage timings). :meth:`CheckinPipeline.run` is a generator over a
@@ -71,6 +81,8 @@ import numpy as np
 
 from desktop.face.camera import CameraSource, Frame
 from desktop.face.finder import FaceFinder
+from desktop.face.liveness.landmarks68 import LandmarkModel
+from desktop.face.liveness.monitor import LivenessMonitor, LivenessSettings, LivenessStatus
 from desktop.face.motion import MotionFollower
 from desktop.face.tracking import IoUTracker, Track, Vote
 from desktop.face.types import Face, FaceEngineLike
@@ -116,6 +128,9 @@ class CheckinLogLike(Protocol):
         """Keep one check-in unless the log already has one of this person less than
         ``cooldown_s`` before ``event.time`` (then return False). Raise on failure."""
 
+    # Optional: ``record_withheld(event: WithheldCheckin) -> None`` keeps a check-in that
+    # liveness withheld (the pipeline calls it only when the log has it).
+
 
 class GalleryCheckinLog:
     """:class:`CheckinLogLike` over a :class:`desktop.store.Gallery` (duck-typed, so this
@@ -144,6 +159,17 @@ class GalleryCheckinLog:
             rule=event.rule, score=event.score, model_id=self.model_id, at=event.time)
         return made is not None
 
+    def record_withheld(self, event: WithheldCheckin) -> None:
+        """Keep a check-in liveness withheld (nothing in a dry run, or when the gallery
+        has no place for them)."""
+        if not self.record or event.person_id is None:
+            return
+        record = getattr(self.gallery, "record_withheld", None)
+        if record is not None:
+            record(int(event.person_id), float(event.d), reason=event.reason_code,
+                   detail=event.detail, camera=event.camera, model_id=self.model_id,
+                   at=event.time)
+
 
 # -- settings and results ------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -167,6 +193,7 @@ class PipelineSettings:
     cooldown_s: float = DEFAULT_COOLDOWN_S  # per person, between two check-ins
     flow_width: int = 320  # working width of the optical flow, pixels
     camera: str = ""  # recorded with each check-in
+    liveness: LivenessSettings = field(default_factory=LivenessSettings)  # off by default
 
     def __post_init__(self) -> None:
         if min(self.scan_every, self.refresh_every, self.embed_every, self.vote_window,
@@ -191,13 +218,22 @@ class FaceResult:
     probability: float | None = None  # a verifier's P(same person), when one is used
     detected: bool = True  # the box is the detector's on this frame (else moved by flow)
     checked_in: bool = False  # this track has checked its person in
+    liveness: LivenessStatus | None = None  # None while liveness is off
+    withheld: str | None = None  # the name liveness hid (the face shows as Unknown)
 
     def to_json(self) -> dict:
         """``{"box", "track", "name", "d"}``; d is null until identified, and when there was
-        no one to compare with (an empty gallery), so the line stays valid JSON."""
+        no one to compare with (an empty gallery), so the line stays valid JSON. With
+        liveness on, also ``"liveness"`` (state, verdict, ...) and, when it hid the
+        name, ``"withheld"``."""
         d = None if self.d is None or not math.isfinite(self.d) else round(float(self.d), 4)
-        return {"box": [int(v) for v in self.box], "track": self.track_id, "name": self.name,
-                "d": d}
+        out = {"box": [int(v) for v in self.box], "track": self.track_id, "name": self.name,
+               "d": d}
+        if self.liveness is not None:
+            out["liveness"] = self.liveness.to_json()
+            if self.withheld is not None:
+                out["withheld"] = self.withheld
+        return out
 
 
 @dataclass(frozen=True)
@@ -223,6 +259,30 @@ class CheckinEvent:
 
 
 @dataclass(frozen=True)
+class WithheldCheckin:
+    """A check-in liveness withheld: the face was named ``person`` (d squared L2) but was
+    refused (``reason_code`` a key of :data:`desktop.face.liveness.REASONS`, ``reason``
+    its words). ``detail`` holds the liveness figures as JSON text."""
+
+    person: str
+    person_id: int | None
+    d: float
+    time: float
+    track_id: int
+    frame_index: int
+    reason_code: str
+    reason: str
+    camera: str = ""
+    detail: str = ""
+    recorded: bool = True  # False when the log could not store it
+
+    def to_json(self) -> dict:
+        return {"person": self.person, "person_id": self.person_id,
+                "d": round(float(self.d), 4), "time": self.time, "track": self.track_id,
+                "frame": self.frame_index, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class StageTimes:
     """Milliseconds spent on one frame; a stage that did not run is None."""
 
@@ -234,6 +294,7 @@ class StageTimes:
     embedded: int = 0  # faces embedded on this frame
     scanned: bool = False  # the detector ran over the whole frame
     refreshed: int = 0  # tracks re-detected around their box
+    liveness_ms: float | None = None  # the liveness monitor (None while it is off)
 
 
 @dataclass(frozen=True)
@@ -248,10 +309,15 @@ class FrameResult:
     times: StageTimes
     detected: bool  # the detector ran on this frame (a scan or a refresh)
     frame: Frame | None = field(default=None, repr=False, compare=False)
+    withheld: tuple[WithheldCheckin, ...] = ()  # check-ins liveness withheld on this frame
 
     def to_json(self) -> dict:
-        """The CLI's JSON line: ``{"frame": i, "faces": [{"box", "track", "name", "d"}]}``."""
-        return {"frame": self.frame_index, "faces": [f.to_json() for f in self.faces]}
+        """The CLI's JSON line: ``{"frame": i, "faces": [{"box", "track", "name", "d"}]}``
+        (and ``"withheld"`` on a frame where liveness withheld a check-in)."""
+        out = {"frame": self.frame_index, "faces": [f.to_json() for f in self.faces]}
+        if self.withheld:
+            out["withheld"] = [w.to_json() for w in self.withheld]
+        return out
 
 
 @dataclass(frozen=True)
@@ -269,11 +335,15 @@ class PipelineStats:
     track_ms: float  # mean per frame (optical flow, tracking, votes)
     scan_share: float  # fraction of frames with a whole-frame detection
     checkins: int
+    liveness_ms: float = 0.0  # mean per frame of the liveness monitor (0 while off)
 
     def describe(self) -> str:
-        return (f"inference {self.fps:.0f} fps (up to {self.capacity_fps:.0f}) · scan "
+        text = (f"inference {self.fps:.0f} fps (up to {self.capacity_fps:.0f}) · scan "
                 f"{self.scan_ms:.0f} ms · refresh {self.refresh_ms:.0f} ms · embed "
                 f"{self.embed_ms_per_face:.0f} ms/face · match {self.match_ms:.1f} ms")
+        if self.liveness_ms:
+            text += f" · liveness {self.liveness_ms:.1f} ms"
+        return text
 
 
 @dataclass(frozen=True)
@@ -329,6 +399,8 @@ class CheckinPipeline:
         settings: :class:`PipelineSettings`.
         clock: wall clock for check-in times and the cooldown, ``time.time`` by default.
         rule: a short description of the decision rule, recorded with each check-in.
+        landmarks: the 68-point landmark model for liveness challenges (loaded in the
+            background when first needed); None makes one on demand.
 
     ``process`` is meant for one thread at a time; ``set_matcher``, ``update_settings``,
     ``stats``, ``latest_result``, ``latest_frame`` and ``track_snapshot`` may be called from
@@ -344,6 +416,7 @@ class CheckinPipeline:
         settings: PipelineSettings | None = None,
         clock: Callable[[], float] = time.time,
         rule: str = "",
+        landmarks: LandmarkModel | None = None,
     ) -> None:
         self.engine = engine
         self._matcher = matcher
@@ -369,7 +442,12 @@ class CheckinPipeline:
         self._w_scan, self._w_refresh = _Window(), _Window()
         self._w_embed, self._w_match = _Window(), _Window()
         self._w_scanned = _Window()
+        self._w_liveness = _Window()
         self._stamps: collections.deque[float] = collections.deque(maxlen=60)
+        self._landmarks = landmarks
+        self._monitor: LivenessMonitor | None = None
+        self._liveness_for: dict[int, object] = {}  # track id -> the person it was judged as
+        self._configure_liveness()
 
     # -- control (any thread) ----------------------------------------------------------
     def set_matcher(self, matcher: MatcherLike | None, rule: str | None = None) -> None:
@@ -391,6 +469,7 @@ class CheckinPipeline:
         self._tracker.reset()
         self._follower.reset()
         self._snapshots.clear()
+        self._reset_liveness()
         self._next_scan = 0
         self._scans_since_small = 0
         self._last_index = None
@@ -400,6 +479,11 @@ class CheckinPipeline:
         first-call set-up do not land on the first camera frame."""
         self.engine.detect(np.zeros((120, 160, 3), np.uint8))
         self.engine.embed(np.zeros((1, 150, 150, 3), np.uint8))
+
+    @property
+    def liveness(self) -> LivenessMonitor | None:
+        """The liveness monitor, or None while liveness is off."""
+        return self._monitor
 
     def latest_result(self) -> FrameResult | None:
         return self._latest
@@ -424,7 +508,7 @@ class CheckinPipeline:
             total_ms=total, scan_ms=self._w_scan.mean(), refresh_ms=self._w_refresh.mean(),
             embed_ms_per_face=self._w_embed.mean(), match_ms=self._w_match.mean(),
             track_ms=self._w_track.mean(), scan_share=self._w_scanned.mean(),
-            checkins=self._checkins,
+            checkins=self._checkins, liveness_ms=self._w_liveness.mean(),
         )
 
     # -- the loop for a worker thread --------------------------------------------------
@@ -470,6 +554,7 @@ class CheckinPipeline:
         cut = change > s.cut_threshold
         if cut:  # another shot, or the camera moved: old tracks no longer apply
             self._tracker.reset()
+            self._reset_liveness()
         tracks = self._tracker.visible()
         if tracks:
             boxes = self._follower.follow(np.array([t.box for t in tracks]))
@@ -517,18 +602,25 @@ class CheckinPipeline:
         if due:
             embed_ms, match_ms = self._identify(due, frame)
         t3 = time.perf_counter()
+        liveness_ms = None
+        if self._monitor is not None:
+            self._observe_liveness(frame)
+            liveness_ms = (time.perf_counter() - t3) * 1000
+            self._w_liveness.add(liveness_ms)
+        t3l = time.perf_counter()
 
-        events = self._decide(idx, now_scene)
+        events, withheld = self._decide(idx, now_scene)
         detected_ids = {t.id for t, _ in fresh}
         faces_out = tuple(self._face_result(t, t.id in detected_ids)
                           for t in self._tracker.visible())
         self._forget_dead_tracks()
         t4 = time.perf_counter()
-        times = StageTimes(track_ms=(t1 - t0 + t4 - t3) * 1000, detect_ms=detect_ms,
+        times = StageTimes(track_ms=(t1 - t0 + t4 - t3l) * 1000, detect_ms=detect_ms,
                            embed_ms=embed_ms, match_ms=match_ms, total_ms=(t4 - t0) * 1000,
-                           embedded=len(due), scanned=scan, refreshed=refreshed)
+                           embedded=len(due), scanned=scan, refreshed=refreshed,
+                           liveness_ms=liveness_ms)
         result = FrameResult(idx, now_scene, frame.size, faces_out, tuple(events), times,
-                             scan or bool(refreshed), frame)
+                             scan or bool(refreshed), frame, tuple(withheld))
         self._account(result)
         self._latest = result
         return result
@@ -560,10 +652,13 @@ class CheckinPipeline:
         self._w_match.add((t2 - t1) * 1000)
         return embed_ms, (t2 - t1) * 1000
 
-    def _decide(self, index: int, scene_time: float) -> list[CheckinEvent]:
-        """Check in every visible track confidently named for long enough (module doc)."""
+    def _decide(self, index: int, scene_time: float
+                ) -> tuple[list[CheckinEvent], list[WithheldCheckin]]:
+        """Check in every visible track confidently named for long enough (module doc);
+        with liveness on, only live ones, and withhold (once) for refused ones."""
         s = self.settings
-        events = []
+        events: list[CheckinEvent] = []
+        withheld: list[WithheldCheckin] = []
         for track in self._tracker.visible():
             label = track.label
             if label.name is None or label.d is None or label.since is None:
@@ -573,6 +668,13 @@ class CheckinPipeline:
                 continue
             if label.support < s.min_votes or scene_time - label.since < s.min_seconds:
                 continue
+            if self._monitor is not None:
+                status = self._monitor.status(track.id)
+                if not status.passed:
+                    if status.refused and key not in track.withheld:
+                        track.withheld.add(key)
+                        withheld.append(self._withhold(track, label, status, index))
+                    continue
             track.checked_in.add(key)
             now = self.clock()
             last = self._last_checkin_time(key, label.name, label.person_id)
@@ -594,7 +696,27 @@ class CheckinPipeline:
             self._last_checkin[key] = now
             self._checkins += 1
             events.append(event)
-        return events
+        return events, withheld
+
+    def _withhold(self, track: Track, label: Any, status: LivenessStatus,
+                  index: int) -> WithheldCheckin:
+        """The record of a check-in liveness refused, kept in the log when it can."""
+        import json
+
+        detail = json.dumps({"liveness": status.to_json(), "scores": status.scores},
+                            sort_keys=True, default=str)
+        event = WithheldCheckin(label.name, label.person_id, float(label.d), self.clock(),
+                                track.id, index, status.reason_code or "", status.reason or "",
+                                self.settings.camera, detail)
+        record = getattr(self.checkin_log, "record_withheld", None)
+        if record is not None:
+            try:
+                record(event)
+            except Exception as exc:  # the live view goes on
+                log.exception("could not record the withheld check-in of %s", label.name)
+                event = replace(event, recorded=False, detail=f"{detail} ({exc})")
+        log.info("check-in of %s withheld: %s", label.name, event.reason)
+        return event
 
     def _last_checkin_time(self, key: object, name: str, person_id: int | None) -> float | None:
         if key not in self._last_checkin:
@@ -612,9 +734,60 @@ class CheckinPipeline:
         label = track.label
         key = label.person_id if label.person_id is not None else label.name
         d = label.d if label.d is not None and math.isfinite(label.d) else None
+        if self._monitor is None:
+            return FaceResult(track.box_int, track.id, label.name, d, label.person_id,
+                              label.support, label.probability, detected,
+                              key in track.checked_in)
+        status = self._monitor.status(track.id)
+        if status.refused and label.name is not None:  # shown as Unknown, with the reason
+            return FaceResult(track.box_int, track.id, None, d, None, label.support,
+                              label.probability, detected, False, status, label.name)
         return FaceResult(track.box_int, track.id, label.name, d, label.person_id,
                           label.support, label.probability, detected,
-                          key in track.checked_in)
+                          key in track.checked_in, status)
+
+    # -- liveness ------------------------------------------------------------------------
+    def _configure_liveness(self) -> None:
+        """Make, reconfigure or drop the monitor to match ``settings.liveness``."""
+        wanted = self.settings.liveness
+        if not wanted.enabled:
+            self._monitor = None
+            self._liveness_for.clear()
+        elif self._monitor is None:
+            if self._landmarks is None:
+                self._landmarks = LandmarkModel()
+            self._monitor = LivenessMonitor(wanted, self._landmarks)
+        else:
+            self._monitor.configure(wanted)
+
+    def _reset_liveness(self) -> None:
+        if self._monitor is not None:
+            self._monitor.reset()
+        self._liveness_for.clear()
+
+    def _observe_liveness(self, frame: Frame) -> None:
+        """Feed the monitor this frame's visible tracks; a track now named as another
+        person than the one it was judged as is judged again."""
+        monitor = self._monitor
+        assert monitor is not None
+        alive = {t.id for t in self._tracker.tracks}
+        monitor.forget(alive)
+        for tid in [t for t in self._liveness_for if t not in alive]:
+            del self._liveness_for[tid]
+        visible = self._tracker.visible()
+        for track in visible:
+            label = track.label
+            if label.name is None:
+                continue
+            key = label.person_id if label.person_id is not None else label.name
+            bound = self._liveness_for.setdefault(track.id, key)
+            if bound != key:
+                monitor.restart(track.id)
+                self._liveness_for[track.id] = key
+        grey = self._follower.grey  # the frame in grey, made by the motion stage
+        image = grey if grey is not None and grey.shape == frame.image.shape[:2] else frame.image
+        monitor.observe(image, frame.index, frame.scene_time, [(t.id, t.box) for t in visible],
+                        challengeable=[t.id for t in visible if t.label.name is not None])
 
     def _forget_dead_tracks(self) -> None:
         alive = {t.id for t in self._tracker.tracks}
@@ -648,6 +821,8 @@ class CheckinPipeline:
             if pending_settings.flow_width != old.flow_width:
                 self._follower = MotionFollower(work_width=pending_settings.flow_width)
                 self._next_scan = 0
+            if pending_settings.liveness != old.liveness:
+                self._configure_liveness()
         if pending_matcher is not None:
             self._matcher, rule = pending_matcher
             if rule is not None:
@@ -680,6 +855,7 @@ class RunSummary:
     unknown: int = 0  # faces shown as Unknown (identified, no name)
     per_name: dict[str, int] = field(default_factory=dict)  # frames showing each name
     checkins: list[CheckinEvent] = field(default_factory=list)
+    withheld: list[WithheldCheckin] = field(default_factory=list)  # by liveness
     scans: int = 0  # frames with a whole-frame detection
     refreshes: int = 0  # re-detections of one track around its box
     embedded: int = 0  # faces embedded
@@ -694,6 +870,7 @@ class RunSummary:
             self.per_name[name] = self.per_name.get(name, 0) + 1
         self.unknown += sum(1 for f in result.faces if f.name is None and f.d is not None)
         self.checkins.extend(result.events)
+        self.withheld.extend(result.withheld)
 
     def to_json(self, fps: float) -> dict:
         return {"summary": True, "frames": self.frames, "faces": self.faces,

@@ -118,6 +118,7 @@ class Track:
     lost: bool = False  # the box could not be followed since the last detection
     last_embedded: int | None = None  # frame of the last embedding
     checked_in: set[object] = field(default_factory=set)  # people this visit checked in
+    withheld: set[object] = field(default_factory=set)  # people liveness refused (recorded)
     votes: collections.deque[Vote] = field(default_factory=collections.deque)
 
     def __post_init__(self) -> None:

@@ -47,6 +47,7 @@ from desktop.store.records import (
     NewTemplate,
     Person,
     Template,
+    WithheldCheckIn,
 )
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "SchemaTooNewError",
     "StoreError",
     "Template",
+    "WithheldCheckIn",
     "default_db_path",
     "list_backups",
     "open_gallery",

@@ -11,7 +11,7 @@ from typing import Any
 
 from desktop.store.database import DAY_S, TimeLike, to_timestamp, where_clause
 from desktop.store.errors import PersonNotFoundError, StoreError
-from desktop.store.records import CheckIn
+from desktop.store.records import CheckIn, WithheldCheckIn
 
 log = logging.getLogger(__name__)
 
@@ -103,23 +103,73 @@ class CheckinLogMixin:
 
         Naive datetimes and dates are local time (a date means its local midnight).
         """
+        return self._rows_between(self._CHECKIN_SQL, "c", CheckIn, start, end, person_id,
+                                  newest_first, limit)
+
+    def _rows_between(self, select: str, alias: str, make: Any, start: TimeLike | None,
+                      end: TimeLike | None, person_id: int | None, newest_first: bool,
+                      limit: int | None) -> list[Any]:
+        """``make(*row)`` for the rows of ``select`` (its table named ``alias``) with
+        ``start <= at < end`` (and the person), by time."""
         where, args = where_clause(
-            ("c.at >= ?", None if start is None else to_timestamp(start)),
-            ("c.at < ?", None if end is None else to_timestamp(end)),
-            ("c.person_id = ?", None if person_id is None else int(person_id)))
+            (f"{alias}.at >= ?", None if start is None else to_timestamp(start)),
+            (f"{alias}.at < ?", None if end is None else to_timestamp(end)),
+            (f"{alias}.person_id = ?", None if person_id is None else int(person_id)))
         order = "DESC" if newest_first else "ASC"
-        sql = self._CHECKIN_SQL + where + f" ORDER BY c.at {order}, c.id {order}"
+        sql = select + where + f" ORDER BY {alias}.at {order}, {alias}.id {order}"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(int(limit))
         with self._read() as conn:
-            return [CheckIn(*r) for r in conn.execute(sql, args)]
+            return [make(*r) for r in conn.execute(sql, args)]
 
     def checkins_on(self, day: date, *, newest_first: bool = False) -> list[CheckIn]:
         """Check-ins during one local calendar day."""
         if isinstance(day, datetime):
             day = day.date()
         return self.checkins_between(day, day + timedelta(days=1), newest_first=newest_first)
+
+    # ------------------------------------------------------------------ withheld check-ins
+
+    _WITHHELD_SQL = """
+        SELECT w.id, w.person_id, COALESCE(p.name, w.person_name), w.at, w.d, w.camera,
+               w.reason, w.detail, w.model_id, p.employee_id
+        FROM withheld_checkins w LEFT JOIN people p ON p.id = w.person_id
+    """
+
+    def record_withheld(self, person_id: int, d: float, *, reason: str, detail: str = "",
+                        camera: str = "", model_id: str = "",
+                        at: TimeLike | None = None) -> WithheldCheckIn:
+        """Keep a check-in that liveness withheld (``reason``: a code such as
+        ``flat_motion``; ``detail``: JSON text with the figures). No cooldown applies.
+
+        Raises:
+            PersonNotFoundError: the person was deleted meanwhile.
+        """
+        ts = time.time() if at is None else to_timestamp(at)
+        if not math.isfinite(float(d)):
+            raise ValueError("a withheld check-in needs a finite distance d")
+        if not reason:
+            raise ValueError("a withheld check-in needs a reason")
+        with self._write() as conn:
+            row = conn.execute("SELECT name, employee_id FROM people WHERE id = ?",
+                               (int(person_id),)).fetchone()
+            if row is None:
+                raise PersonNotFoundError(f"No person with id {person_id} in the gallery.")
+            new_id = self._insert_id(
+                conn, "INSERT INTO withheld_checkins(person_id, person_name, at, d, camera,"
+                " reason, detail, model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (int(person_id), row[0], ts, float(d), camera, str(reason), str(detail),
+                 model_id))
+        return WithheldCheckIn(new_id, int(person_id), row[0], ts, float(d),
+                               camera, str(reason), str(detail), model_id, row[1])
+
+    def withheld_between(self, start: TimeLike | None = None, end: TimeLike | None = None, *,
+                         person_id: int | None = None, newest_first: bool = False,
+                         limit: int | None = None) -> list[WithheldCheckIn]:
+        """Withheld check-ins with ``start <= at < end`` (as :meth:`checkins_between`)."""
+        return self._rows_between(self._WITHHELD_SQL, "w", WithheldCheckIn, start, end,
+                                  person_id, newest_first, limit)
 
     def count_checkins(self) -> int:
         with self._read() as conn:
@@ -143,10 +193,12 @@ class CheckinLogMixin:
             raise StoreError(f"No check-in with id {checkin_id}.")
 
     def delete_checkins_before(self, cutoff: TimeLike) -> int:
-        """Delete check-ins strictly older than ``cutoff``; returns how many."""
+        """Delete check-ins (and withheld ones) strictly older than ``cutoff``; returns
+        how many check-ins."""
         with self._write() as conn:
             n = conn.execute("DELETE FROM checkins WHERE at < ?",
                              (to_timestamp(cutoff),)).rowcount
+            conn.execute("DELETE FROM withheld_checkins WHERE at < ?", (to_timestamp(cutoff),))
         if n:
             self._checkpoint()
         return int(n)

@@ -2,10 +2,11 @@
 (``facestyle gallery migrate --to URL``) and back (``--from URL``).
 
 Everything is copied with its ids: people, templates (embeddings, encoder versions and
-chips), the check-in log, settings and the manager PIN's hash. The target must be empty;
-the copy is one transaction on the target (all or nothing), read from the source in
-batches. Afterwards the counts (people, templates per encoder, check-ins, settings, PIN)
-are compared on both sides and a difference raises :class:`MigrationError`.
+chips), the check-in log, the check-ins liveness withheld, settings and the manager PIN's
+hash. The target must be empty; the copy is one transaction on the target (all or
+nothing), read from the source in batches. Afterwards the counts (people, templates per
+encoder, check-ins, settings, PIN) are compared on both sides and a difference raises
+:class:`MigrationError`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ TABLES: dict[str, tuple[str, ...]] = {
                   "source", "created_at"),
     "checkins": ("id", "person_id", "person_name", "at", "d", "camera", "rule", "score",
                  "model_id"),
+    "withheld_checkins": ("id", "person_id", "person_name", "at", "d", "camera", "reason",
+                          "detail", "model_id"),
     "settings": ("key", "value"),
     "manager_pin": ("id", "salt", "hash", "n", "r", "p", "updated_at"),
 }

@@ -231,10 +231,11 @@ class PeopleMixin:
             n_chk = conn.execute("SELECT count(*) FROM checkins WHERE person_id = ?",
                                  (int(person_id),)).fetchone()[0]
             # freeze the current name on kept rows, so history shows who it was
-            conn.execute("UPDATE checkins SET person_name = ? WHERE person_id = ?",
-                         (row[0], int(person_id)))
-            if not keep_history:
-                conn.execute("DELETE FROM checkins WHERE person_id = ?", (int(person_id),))
+            for table in ("checkins", "withheld_checkins"):
+                conn.execute(f"UPDATE {table} SET person_name = ? WHERE person_id = ?",
+                             (row[0], int(person_id)))
+                if not keep_history:
+                    conn.execute(f"DELETE FROM {table} WHERE person_id = ?", (int(person_id),))
             conn.execute("DELETE FROM templates WHERE person_id = ?", (int(person_id),))
             conn.execute("DELETE FROM people WHERE id = ?", (int(person_id),))
         self._checkpoint()

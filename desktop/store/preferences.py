@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 #: Settings the check-in side reads, with their shipped defaults
 #: (``resources/default_settings.json``, section ``checkin``).
-CHECKIN_SETTINGS = ("tau", "margin", "cooldown_hours", "retention_days")
+CHECKIN_SETTINGS = ("tau", "margin", "cooldown_hours", "retention_days", "liveness")
 _UNCHANGED: Any = object()
 
 #: Wrong PINs allowed in a row before PIN entry is locked, and the lock's length.
@@ -34,7 +34,8 @@ class SettingsMixin:
 
     def get_setting(self, key: str, default: Any = _UNCHANGED) -> Any:
         """A stored setting (JSON value); else ``default``; else the shipped check-in
-        default for ``tau``, ``margin``, ``cooldown_hours`` and ``retention_days``."""
+        default for ``tau``, ``margin``, ``cooldown_hours``, ``retention_days`` and
+        ``liveness`` (``"off"``, ``"passive"`` or ``"challenge"``)."""
         with self._read() as conn:
             row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         if row is not None:

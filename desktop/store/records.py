@@ -77,6 +77,29 @@ class CheckIn:
 
 
 @dataclass(frozen=True)
+class WithheldCheckIn:
+    """A check-in liveness withheld: the face was recognised as the person but judged not
+    live. ``reason`` is a code (``flat_motion``, ``moving_surround``, ``no_response``;
+    :data:`desktop.face.liveness.REASONS` has the words), ``detail`` JSON text with the
+    liveness figures. Names follow :class:`CheckIn`."""
+
+    id: int
+    person_id: int | None
+    name: str
+    at: float  # Unix seconds (UTC)
+    d: float  # squared L2 distance to the matched template
+    camera: str
+    reason: str
+    detail: str
+    model_id: str
+    employee_id: str | None = None
+
+    @property
+    def when(self) -> datetime:
+        return local_time(self.at)
+
+
+@dataclass(frozen=True)
 class GalleryEmbeddings:
     """All templates of one encoder, ready for :class:`desktop.face.matching.Matcher`."""
 

@@ -15,7 +15,16 @@ Conventions:
   but their history kept, ``person_id`` becomes NULL and the row still shows the name;
   while the person exists, queries show their current name;
 * ``meta.revision`` goes up on every change to people or templates (triggers), so a live
-  matcher (even in another process) can tell cheaply that it must reload.
+  matcher (even in another process) can tell cheaply that it must reload;
+* ``withheld_checkins`` (version 2) lists check-ins that liveness refused: the face was
+  recognised as the person but judged not live. ``reason`` is a stable code
+  (``flat_motion``: moved like a flat picture; ``moving_surround``: its surroundings
+  moved with it, as a print's margin or a phone's bezel; ``no_response``: no blink or
+  head turn when asked); ``detail`` is JSON text with the liveness figures (free form,
+  for people reading the log). Names and deletion follow ``checkins``: the name is frozen
+  when the person is deleted with history kept (``person_id`` NULL), the rows go when the
+  history is deleted, and retention deletes them by ``at`` as it does check-ins. They
+  never count as check-ins (no cooldown, no export).
 """
 
 from __future__ import annotations
@@ -84,8 +93,26 @@ SCHEMA_V1: tuple[str, ...] = (
     ),
 )
 
+#: Version 2: check-ins withheld by liveness (see the module doc). Only adds a table.
+WITHHELD_CHECKINS_V2: tuple[str, ...] = (
+    """
+    CREATE TABLE withheld_checkins (
+        id          INTEGER PRIMARY KEY,
+        person_id   INTEGER REFERENCES people(id) ON DELETE SET NULL,
+        person_name TEXT NOT NULL,
+        at          REAL NOT NULL,
+        d           REAL NOT NULL,
+        camera      TEXT NOT NULL DEFAULT '',
+        reason      TEXT NOT NULL,
+        detail      TEXT NOT NULL DEFAULT '',
+        model_id    TEXT NOT NULL DEFAULT ''
+    )
+    """,
+    "CREATE INDEX withheld_checkins_at ON withheld_checkins(at)",
+)
+
 #: Migration steps; ``MIGRATIONS[i]`` upgrades version i to i + 1.
-MIGRATIONS: list[tuple[str, ...]] = [SCHEMA_V1]
+MIGRATIONS: list[tuple[str, ...]] = [SCHEMA_V1, WITHHELD_CHECKINS_V2]
 
 #: Tables every facestyle gallery has (used to tell a gallery from another SQLite file).
 REQUIRED_TABLES = frozenset({"people", "templates", "checkins", "settings", "manager_pin",

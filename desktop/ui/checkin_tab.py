@@ -191,6 +191,7 @@ class CheckinTab(QWidget):
         s.engine_ready.connect(self._on_engine_ready)
         s.engine_failed.connect(self._on_engine_failed)
         s.checked_in.connect(self._on_checked_in)
+        s.withheld.connect(self._on_withheld)
         s.matcher_ready.connect(lambda _n: self._update_notice())
         s.pipeline_error.connect(self._on_pipeline_error)
         self.view.choose_source_requested.connect(self.choose_source)
@@ -474,6 +475,11 @@ class CheckinTab(QWidget):
                                f"{event.error}", 15000)
         self.refresh_today()
 
+    def _on_withheld(self, event: Any) -> None:
+        """Liveness refused a recognised face: say so in the status bar (the face's label
+        says it too; the manager's log keeps it)."""
+        self._show_message(f"Check-in of {event.person} withheld: {event.reason}.", 10000)
+
     def refresh_today(self) -> None:
         if self.gallery is None:
             return
@@ -564,12 +570,14 @@ class CheckinTab(QWidget):
         self.refresh_today()
 
     def _on_settings_changed(self, changed: dict) -> None:
-        kwargs: dict[str, float] = {}
+        kwargs: dict[str, Any] = {}
         if "tau" in changed:
             kwargs["tau"] = float(changed["tau"])
         if "margin" in changed:
             kwargs["margin"] = float(changed["margin"])
         if "cooldown_hours" in changed:
             kwargs["cooldown_s"] = float(changed["cooldown_hours"]) * 3600.0
+        if "liveness" in changed:
+            kwargs["liveness"] = str(changed["liveness"])
         self.session.apply_settings(**kwargs)
         self.view.tau, self.view.margin = self.session.tau, self.session.margin

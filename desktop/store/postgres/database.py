@@ -300,7 +300,7 @@ class PostgresDatabase(StoreConnection):
 
     def _after_bulk_copy(self, conn: PgConnection) -> None:
         """Move the id sequences past rows inserted with their ids (a migration)."""
-        for table in ("people", "templates", "checkins"):
+        for table in ("people", "templates", "checkins", "withheld_checkins"):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                          f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)")
 

@@ -2,8 +2,11 @@
 
 The camera capture takes up to :data:`MAX_SHOTS` shots by itself, at least
 :data:`SHOT_SPACING_S` apart, each only when the frame passes every check (exactly one
-face, at least 80 px, sharp, facing the camera); a refused frame shows its reason in
-large type under the preview. Photos from files go through the same checks.
+face, at least 80 px, sharp, facing the camera, and, with the desk's liveness on, judged
+live: a printed photo or a phone screen held up to the camera is refused with its reason);
+a refused frame shows its reason in large type under the preview. Photos from files go
+through the same checks but liveness (a file is a photo by nature: importing one is the
+manager's deliberate choice).
 
 Before saving, the aligned chips are shown for review (a bad one can be removed), and the
 new descriptors are compared with the gallery: a face close to someone already enrolled
@@ -43,6 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.errors import FacestyleError
+from desktop.face.liveness import LivenessMonitor, LivenessSettings
 from desktop.store import NewTemplate, Person
 from desktop.store.enrol import similarity_problems
 from desktop.store.gallery import clean_name
@@ -266,13 +270,21 @@ class EnrolDialog(QDialog):
             self._paused_session = True
         self._camera_shots = sum(1 for s in self.shots if s.source == "webcam")
         self._capture = Worker(capture_loop, session.latest_camera_frame, self.engine,
-                               latest_only=True)
+                               liveness=self._liveness_monitor(), latest_only=True)
         self._capture.yielded.connect(self._on_update)
         self._capture.error.connect(self._on_capture_error)
         self._capture.finished.connect(self._on_capture_finished)
         self._capture.start()
         self.capture_button.setText("Stop camera capture")
         self._set_reason("Look at the camera…", ok=None)
+
+    def _liveness_monitor(self) -> LivenessMonitor | None:
+        """A fresh monitor with the desk's liveness setting, or None when it is off."""
+        session = self.ctx.session
+        mode = getattr(session, "liveness", "off")
+        if mode == "off":
+            return None
+        return LivenessMonitor(LivenessSettings.of(mode), getattr(session, "landmarks", None))
 
     def stop_capture(self) -> None:
         if self._capture is not None:
@@ -294,7 +306,9 @@ class EnrolDialog(QDialog):
         self._show_preview(update)
         if not check.ok or update.descriptor is None or check.face is None:
             self.rejections += 1
-            self._set_reason(check.reason, ok=False)
+            # Waiting for liveness is not the person's fault: said in the neutral colour.
+            self._set_reason(check.reason, ok=None if "liveness_pending" in check.codes
+                             else False)
             return
         if update.time - self._last_take < SHOT_SPACING_S:
             self._set_reason("Good, hold still…", ok=True)

@@ -4,7 +4,9 @@ Both run in a :class:`~desktop.ui.qthreading.Worker`:
 
 * :func:`capture_loop` is a generator over the camera's newest frames: detect, judge the
   shot (:func:`~desktop.ui.checkin.shots.check_shot`) and, for a good shot only, embed its
-  chip. The dialog decides which good shots to keep (spaced in time, at most 5);
+  chip. With liveness on (the desk's setting), a shot is good only once the face has been
+  judged live (:func:`liveness_check`): a printed photo or a phone screen is refused, as at
+  check-in. The dialog decides which good shots to keep (spaced in time, at most 5);
 * :func:`examine_photos` does the same for image files.
 """
 
@@ -12,13 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from desktop.errors import ImageError
 from desktop.face.camera import Frame
+from desktop.face.liveness import LivenessMonitor
 from desktop.face.types import Face, FaceEngineLike
 from desktop.imageio import load_rgb
 from desktop.tasks import CancelToken, ProgressCallback, no_progress
@@ -62,12 +65,39 @@ def embed_one(engine: FaceEngineLike, chip: np.ndarray) -> np.ndarray:
     return np.asarray(engine.embed(chip[None]), dtype=np.float32)[0]
 
 
+#: The face being enrolled, as a track of the liveness monitor.
+ENROL_TRACK = 0
+LIVENESS_CHECKING = "Checking that this is a live face: turn your head a little…"
+
+
+def liveness_check(monitor: LivenessMonitor, frame: Frame, check: ShotCheck) -> ShotCheck:
+    """``check`` as liveness sees it: the one face (``check.face``) is followed as a track
+    of ``monitor`` from frame to frame (a frame without exactly one face starts it over);
+    a good shot stays good only once the face has been judged live. A face refused (a
+    photo or a screen suspected, or no answer to the challenge) gives its reason."""
+    if check.face is None or "several_faces" in check.codes:
+        monitor.reset()
+        return check
+    monitor.observe(frame.image, frame.index, frame.scene_time, [(ENROL_TRACK, check.face.box)])
+    status = monitor.status(ENROL_TRACK)
+    if not check.ok or status.passed:
+        return check
+    if status.refused:
+        reason = f"{(status.reason or 'not live').capitalize()}: this shot cannot be used."
+        return replace(check, ok=False, reason=reason, reasons=(reason, *check.reasons),
+                       codes=("liveness", *check.codes))
+    return replace(check, ok=False, reason=status.prompt or LIVENESS_CHECKING,
+                   codes=("liveness_pending", *check.codes))
+
+
 def capture_loop(latest: Callable[[], Frame | None], engine: FaceEngineLike, *,
                  min_face_px: int = MIN_FACE_PX, idle_s: float = 0.03,
-                 cancel: CancelToken | None = None) -> Iterator[CaptureUpdate]:
+                 cancel: CancelToken | None = None,
+                 liveness: LivenessMonitor | None = None) -> Iterator[CaptureUpdate]:
     """Judge each new frame from ``latest()`` (the camera's newest frame, or None) until
     cancelled. Frames are told apart by identity, so a camera that restarts (indices
-    starting again at 0) is followed too."""
+    starting again at 0) is followed too. With ``liveness`` (a monitor with liveness on),
+    only frames of a face judged live are good shots (:func:`liveness_check`)."""
     seen: Frame | None = None
     while True:
         if cancel is not None:
@@ -79,6 +109,8 @@ def capture_loop(latest: Callable[[], Frame | None], engine: FaceEngineLike, *,
         seen = frame
         faces = list(engine.detect(frame.image))
         check = check_shot(frame.image, faces, min_face_px=min_face_px)
+        if liveness is not None:
+            check = liveness_check(liveness, frame, check)
         descriptor = None
         if check.ok and check.face is not None and check.face.chip is not None:
             descriptor = embed_one(engine, check.face.chip)

@@ -46,6 +46,7 @@ from desktop.face.camera import (
     describe_source,
     parse_source,
 )
+from desktop.face.liveness import LandmarkModel, LivenessSettings
 from desktop.face.pipeline import (
     DEFAULT_COOLDOWN_S,
     CheckinPipeline,
@@ -110,6 +111,18 @@ def load_engine(factory: EngineFactory) -> Iterator[str]:
     return engine
 
 
+def liveness_mode(value: Any) -> str:
+    """The gallery's ``liveness`` setting as a mode; anything unknown is ``"off"``
+    (logged), so a hand-edited setting cannot stop the live view."""
+    from desktop.face.liveness import MODES
+
+    mode = str(value)
+    if mode not in MODES:
+        log.warning("unknown liveness setting %r; liveness is off", value)
+        return "off"
+    return mode
+
+
 def _limit_torch_threads() -> None:
     from desktop.ui.torch_runtime import share_cores_with_ui
 
@@ -138,6 +151,7 @@ class LiveSession(QObject):
     * ``engine_loading()``, ``engine_ready(engine)``, ``engine_failed(exception)``;
     * ``result(FrameResult)``: the newest pipeline result (older ones may be skipped);
     * ``checked_in(CheckinEvent)``: every check-in, none skipped;
+    * ``withheld(WithheldCheckin)``: every check-in liveness refused ("photo suspected");
     * ``matcher_ready(int)``: a new matcher is in use (its number of people);
     * ``pipeline_error(exception)``: the pipeline loop failed (it is restarted).
     """
@@ -149,6 +163,7 @@ class LiveSession(QObject):
     engine_failed = Signal(object)
     result = Signal(object)
     checked_in = Signal(object)
+    withheld = Signal(object)
     matcher_ready = Signal(int)
     pipeline_error = Signal(object)
     _camera_state = Signal(int, object)  # (camera generation, SourceState), any thread
@@ -170,6 +185,8 @@ class LiveSession(QObject):
         self.tau = DEFAULT_TAU
         self.margin: float | None = None
         self.cooldown_s = DEFAULT_COOLDOWN_S
+        self.liveness = "off"  # the gallery's "liveness" setting once it is open
+        self.landmarks = LandmarkModel()  # the 68-point model, loaded when first needed
         self.people = 0
         self.matcher_revision: int | None = None
         self._worker: Worker | None = None
@@ -281,8 +298,10 @@ class LiveSession(QObject):
             return
         self.engine = engine
         self.pipeline = CheckinPipeline(
-            engine, None, settings=PipelineSettings(cooldown_s=self.cooldown_s,
-                                                    camera=self.source_description))
+            engine, None, settings=PipelineSettings(
+                cooldown_s=self.cooldown_s, camera=self.source_description,
+                liveness=LivenessSettings.of(self.liveness)),
+            landmarks=self.landmarks)
         self._attach_log()
         self.engine_ready.emit(engine)
         self.refresh_matcher()
@@ -303,9 +322,11 @@ class LiveSession(QObject):
             self.tau = float(gallery.get_setting("tau"))
             self.margin = float(gallery.get_setting("margin"))
             self.cooldown_s = float(gallery.get_setting("cooldown_hours")) * 3600.0
+            self.liveness = liveness_mode(gallery.get_setting("liveness"))
         self._attach_log()
         if self.pipeline is not None:
-            self.pipeline.update_settings(cooldown_s=self.cooldown_s)
+            self.pipeline.update_settings(cooldown_s=self.cooldown_s,
+                                          liveness=LivenessSettings.of(self.liveness))
         self.refresh_matcher()
 
     def _attach_log(self) -> None:
@@ -318,8 +339,12 @@ class LiveSession(QObject):
         self.pipeline.checkin_log = self.checkin_log
 
     def apply_settings(self, *, tau: float | None = None, margin: float | None = None,
-                       cooldown_s: float | None = None) -> None:
-        """New threshold, margin or cooldown, from the next frame on."""
+                       cooldown_s: float | None = None, liveness: str | None = None) -> None:
+        """New threshold, margin, cooldown or liveness mode, from the next frame on."""
+        if liveness is not None:
+            self.liveness = liveness_mode(liveness)
+            if self.pipeline is not None:
+                self.pipeline.update_settings(liveness=LivenessSettings.of(self.liveness))
         if tau is not None:
             self.tau = float(tau)
         if margin is not None:
@@ -406,6 +431,8 @@ class LiveSession(QObject):
         for result in pipeline.run(camera, cancel=cancel):
             for event in result.events:
                 self.checked_in.emit(event)
+            for event in result.withheld:
+                self.withheld.emit(event)
             yield result
 
     def _on_result(self, result: FrameResult) -> None:

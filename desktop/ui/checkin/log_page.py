@@ -2,11 +2,14 @@
 
 Dates are local calendar days; a range includes both ends. Retention (deleting check-ins
 older than N days, applied once a day) is set on the Settings page; the current rule is
-stated under the table.
+stated under the table. Check-ins that liveness withheld (a photo or a screen suspected,
+or no blink when asked) are listed in a second table, with the reason, when the period
+has any; they are not check-ins and are not exported.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -23,9 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.errors import FacestyleError
-from desktop.store import CheckIn
+from desktop.face.liveness import REASONS
+from desktop.store import CheckIn, WithheldCheckIn
 from desktop.ui.checkin.context import ManagerContext
 from desktop.ui.checkin.page_common import cell, page_layout, read_only_table
+
+log = logging.getLogger(__name__)
 
 
 def _qdate(d: date) -> QDate:
@@ -84,12 +90,20 @@ class LogPage(QWidget):
         self.table.horizontalHeaderItem(3).setToolTip(
             "d: squared L2 distance to the person's nearest template (lower is closer)")
         layout.addWidget(self.table, 1)
+        self.withheld_title = QLabel("<b>Withheld by liveness</b>: the face was recognised "
+                                     "but not judged live", objectName="logWithheldTitle")
+        self.withheld_table = read_only_table(
+            ["Time", "Name", "Employee id", "d", "Camera", "Reason"], "logWithheldTable")
+        self.withheld_table.setMaximumHeight(160)
+        layout.addWidget(self.withheld_title)
+        layout.addWidget(self.withheld_table)
         self.summary = QLabel(objectName="logSummary")
         self.retention = QLabel(objectName="logRetention")
         self.retention.setStyleSheet("color: palette(placeholder-text);")
         layout.addWidget(self.summary)
         layout.addWidget(self.retention)
         self.checkins: list[CheckIn] = []
+        self.withheld: list[WithheldCheckIn] = []
 
         for w in (self.day_radio, self.range_radio):
             w.toggled.connect(self._mode_changed)
@@ -147,7 +161,9 @@ class LogPage(QWidget):
         except FacestyleError as exc:
             self.summary.setText(exc.message)
             return
+        self.withheld = self._withheld_between(start, end)
         one_day = end - start == timedelta(days=1)
+        self._fill_withheld(one_day)
         self.table.setRowCount(len(self.checkins))
         for row, c in enumerate(self.checkins):
             when = c.when
@@ -163,14 +179,41 @@ class LogPage(QWidget):
         people = len({(c.person_id, c.name) for c in self.checkins})
         span = (f"{start:%A %d %B %Y}" if one_day else
                 f"{start:%d %b %Y} to {end - timedelta(days=1):%d %b %Y}")
+        withheld = len(self.withheld)
         self.summary.setText(f"{span}: {n} check-in{'s' if n != 1 else ''}"
                              + (f" by {people} {'person' if people == 1 else 'people'}" if n
-                                else ""))
+                                else "")
+                             + (f"; {withheld} withheld by liveness" if withheld else ""))
         days = self.ctx.gallery.get_setting("retention_days")
         self.retention.setText(
             f"Check-ins older than {int(days)} days are deleted automatically once a day "
             "(change it in Settings)." if days and float(days) > 0 else
             "Check-ins are kept forever (set a retention period in Settings).")
+
+    def _withheld_between(self, start: date, end: date) -> list[WithheldCheckIn]:
+        """The withheld check-ins of the period; none when the gallery cannot say (a shared
+        gallery while its server is away): the check-ins themselves still show."""
+        try:
+            return self.ctx.gallery.withheld_between(start, end, newest_first=True)
+        except FacestyleError as exc:
+            log.warning("withheld check-ins not shown: %s", exc.message)
+            return []
+
+    def _fill_withheld(self, one_day: bool) -> None:
+        rows = self.withheld
+        self.withheld_title.setVisible(bool(rows))
+        self.withheld_table.setVisible(bool(rows))
+        self.withheld_table.setRowCount(len(rows))
+        for row, w in enumerate(rows):
+            when = w.when
+            self.withheld_table.setItem(row, 0, cell(f"{when:%H:%M:%S}" if one_day else
+                                                     f"{when:%Y-%m-%d %H:%M}"))
+            self.withheld_table.setItem(row, 1, cell(
+                w.name + ("" if w.person_id is not None else " (deleted)")))
+            self.withheld_table.setItem(row, 2, cell(w.employee_id or ""))
+            self.withheld_table.setItem(row, 3, cell(f"{w.d:.3f}", align_right=True))
+            self.withheld_table.setItem(row, 4, cell(w.camera))
+            self.withheld_table.setItem(row, 5, cell(REASONS.get(w.reason, w.reason)))
 
     # -- export -------------------------------------------------------------------------
     def _choose_export(self) -> None:

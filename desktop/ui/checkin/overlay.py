@@ -8,6 +8,11 @@ Colours say the state at a glance: green for a recognised person, amber for Unkn
 grey while a new face is still being identified. Each label shows the name and
 ``d = 0.21``, the squared L2 distance to the person's nearest template (lower is closer;
 a name is given only when d <= tau).
+
+With liveness on, a face being challenged shows the request as its title ("Blink,
+please", blue) with the name and the seconds left under it; a face refused shows
+"Unknown" on red with the reason ("photo suspected · check-in withheld"); a recognised
+face not yet judged live says "checking liveness" under its name.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from dataclasses import dataclass
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen
 
+from desktop.face.liveness import CHALLENGE, CHECKING
 from desktop.face.pipeline import FaceResult
 
 KNOWN = QColor("#1e9e57")
 UNKNOWN = QColor("#e39b00")
 PENDING = QColor("#8a939c")
+REFUSED = QColor("#c5221f")  # liveness refused the face
+ASKING = QColor("#1a73e8")  # liveness asks the person for a blink or a turn
 TEXT = QColor("#ffffff")
 
 
@@ -49,18 +57,53 @@ def identified(face: FaceResult) -> bool:
     return face.votes > 0 or face.d is not None
 
 
+def refused(face: FaceResult) -> bool:
+    """Liveness refused this face (a photo or a screen suspected, or no answer)."""
+    return face.liveness is not None and face.liveness.refused
+
+
 def is_unknown(face: FaceResult) -> bool:
-    """Identified, and no one's name was given."""
-    return face.name is None and identified(face)
+    """Identified, no one's name was given, and not refused by liveness (a face that can
+    be enrolled)."""
+    return face.name is None and identified(face) and not refused(face)
 
 
 def face_title(face: FaceResult) -> str:
+    live = face.liveness
+    if live is not None:
+        if live.refused:
+            return "Unknown"
+        if live.state == CHALLENGE and live.prompt:
+            return live.prompt
     if face.name is not None:
         return face.name
     return "Unknown" if identified(face) else "Identifying…"
 
 
+def face_detail(face: FaceResult) -> str:
+    """The label's second line: d (and p), or what liveness says."""
+    live = face.liveness
+    if live is not None and live.refused:
+        return f"{live.reason or 'not live'} · check-in withheld"
+    if live is not None and live.state == CHALLENGE:
+        left = f"{live.seconds_left:.0f} s" if live.seconds_left is not None else ""
+        return " · ".join(t for t in (face.name, left) if t)
+    detail = d_text(face.d)
+    if face.probability is not None:
+        p = f"p = {face.probability:.2f}"
+        detail = f"{detail} · {p}" if detail else p
+    if live is not None and live.state == CHECKING and face.name is not None:
+        detail = f"{detail} · checking liveness" if detail else "checking liveness"
+    return detail
+
+
 def face_colour(face: FaceResult) -> QColor:
+    live = face.liveness
+    if live is not None:
+        if live.refused:
+            return REFUSED
+        if live.state == CHALLENGE:
+            return ASKING
     if face.name is not None:
         return KNOWN
     return UNKNOWN if identified(face) else PENDING
@@ -117,7 +160,7 @@ def draw_faces(painter: QPainter, faces: Sequence[FaceResult], geom: FrameGeomet
     for face in faces:
         box = geom.map_box(face.box)
         colour = face_colour(face)
-        painter.setPen(QPen(colour, 3 if face.name is not None else 2))
+        painter.setPen(QPen(colour, 3 if face.name is not None or refused(face) else 2))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRoundedRect(box, 6, 6)
         label = _draw_label(painter, face, box, colour, font, geom)
@@ -130,10 +173,7 @@ def _draw_label(painter: QPainter, face: FaceResult, box: QRectF, colour: QColor
     title = face_title(face)
     if face.checked_in and face.name is not None:
         title = "✓ " + title
-    detail = d_text(face.d)
-    if face.probability is not None:
-        p = f"p = {face.probability:.2f}"
-        detail = f"{detail} · {p}" if detail else p
+    detail = face_detail(face)
     size = max(10.0, min(16.0, box.width() / 9))
     title_font = QFont(font)
     title_font.setPointSizeF(size)

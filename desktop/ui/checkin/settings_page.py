@@ -1,5 +1,6 @@
 """Settings: the recognition threshold tau and margin (explained in plain words), the
-check-in cooldown, retention of the log, the camera, and the manager PIN.
+check-in cooldown, liveness (photo and screen attacks), retention of the log, the camera,
+and the manager PIN.
 
 The recognition settings live in the gallery (so the CLI uses the same ones); the camera
 source lives in the app's settings file.
@@ -11,6 +12,7 @@ import math
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -56,6 +58,22 @@ DATABASE_EXPLAINED = (
     "copies this desk's people there first). Put the password in ~/.pgpass (PGPASSFILE) or "
     "PGPASSWORD, never here; TLS options go in the URL (<code>?sslmode=verify-full</code>). "
     "FACESTYLE_DATABASE or <code>--database</code> override this field.")
+
+
+LIVENESS_CHOICES = (("off", "Off"), ("passive", "Passive"),
+                    ("challenge", "Passive + challenge (recommended)"))
+LIVENESS_EXPLAINED = (
+    "Stops a printed photo or a phone screen held up to the camera from checking someone "
+    "in. <b>Off</b>: anyone the camera recognises checks in, from a photo too. "
+    "<b>Passive</b>: no one is asked anything; a face checks in once it has moved a little "
+    "as only a real head can (turning, talking), and a photo that is tilted or waved is "
+    "refused. Someone who stands perfectly still is not checked in until they move. "
+    "<b>Passive + challenge</b>: as passive, and when a face has not moved enough within "
+    "a second, its label asks for a blink (then a small head turn); no answer within 6 "
+    "seconds shows the face as Unknown. Refused check-ins are listed in the log with the "
+    "reason. No setting catches everything: a video of the person played on a screen, or "
+    "a 3-D mask, can still pass.")
+
 
 SPIN_WIDTH = 130
 
@@ -108,6 +126,11 @@ class SettingsPage(QWidget):
         cform.addRow("Cooldown", self.cooldown_spin)
         cform.addRow("", _note("A person is checked in at most once in this time, however "
                                "often they pass the camera."))
+        self.liveness_combo = QComboBox(objectName="settingsLiveness")
+        for mode, label in LIVENESS_CHOICES:
+            self.liveness_combo.addItem(label, mode)
+        cform.addRow("Liveness", self.liveness_combo)
+        cform.addRow("", _note(LIVENESS_EXPLAINED))
         self.retention_spin = QSpinBox(objectName="settingsRetention")
         self.retention_spin.setRange(0, 36500)
         self.retention_spin.setSuffix(" days")
@@ -175,6 +198,7 @@ class SettingsPage(QWidget):
         self.margin_spin.setValue(float(g.get_setting("margin")))
         self.cooldown_spin.setValue(float(g.get_setting("cooldown_hours")))
         self.retention_spin.setValue(int(g.get_setting("retention_days") or 0))
+        self._set_liveness(str(g.get_setting("liveness")))
         self.camera_label.setText(f"Now: {self.ctx.session.source_description}")
         self.database_now.setText(describe_gallery(g))
         self._update_equivalent()
@@ -183,13 +207,18 @@ class SettingsPage(QWidget):
         tau = self.tau_spin.value()
         self.tau_equiv.setText(f"= {math.sqrt(tau):.2f} as a plain L2 distance")
 
-    def values(self) -> dict[str, float]:
+    def _set_liveness(self, mode: str) -> None:
+        index = self.liveness_combo.findData(mode)
+        self.liveness_combo.setCurrentIndex(index if index >= 0 else 0)
+
+    def values(self) -> dict[str, float | str]:
         return {"tau": round(self.tau_spin.value(), 4),
                 "margin": round(self.margin_spin.value(), 4),
                 "cooldown_hours": round(self.cooldown_spin.value(), 2),
-                "retention_days": int(self.retention_spin.value())}
+                "retention_days": int(self.retention_spin.value()),
+                "liveness": str(self.liveness_combo.currentData())}
 
-    def save(self) -> dict[str, float]:
+    def save(self) -> dict[str, float | str]:
         """Store the settings in the gallery (and the shared gallery's address in the
         app's settings file); returns the gallery settings that changed."""
         problem = database_problem(self.database_edit.text())
@@ -214,6 +243,7 @@ class SettingsPage(QWidget):
         self.margin_spin.setValue(float(default_setting("checkin", "margin", 0.03)))
         self.cooldown_spin.setValue(float(default_setting("checkin", "cooldown_hours", 4.0)))
         self.retention_spin.setValue(int(default_setting("checkin", "retention_days", 365)))
+        self._set_liveness(str(default_setting("checkin", "liveness", "challenge")))
         self.status.setText("Defaults shown; press Save settings to use them.")
 
     def apply_retention_now(self) -> int:

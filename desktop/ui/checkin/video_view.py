@@ -167,7 +167,10 @@ class VideoView(QWidget):
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip:
             face = self.face_at(event.pos())
-            if face is not None and face.d is not None:
+            if face is not None and face.withheld is not None and face.liveness is not None:
+                QToolTip.showText(event.globalPos(), f"Recognised as {face.withheld}, but "
+                                  f"{face.liveness.reason}: not checked in.", self)
+            elif face is not None and face.d is not None:
                 QToolTip.showText(event.globalPos(), d_tooltip(self.tau, self.margin), self)
             else:
                 QToolTip.hideText()
