@@ -151,6 +151,18 @@ def report_precision_fallbacks(report: Report) -> None:
         report.notes.append(
             f"Asking for bf16 (--precision bf16, the Style tab's precision) runs fp32 here: "
             f"this {cpu_kind()} CPU has no bf16 kernels. 'auto' already picks fp32.")
+    report_style_convolutions(report)
+
+
+def report_style_convolutions(report: Report) -> None:
+    """How the style network's fp32 3x3 convolutions run here (desktop.device.winograd_conv)."""
+    from desktop.device import WINOGRAD_ENV, winograd_conv
+
+    if winograd_conv():
+        report.add("torch", "style fp32 convolutions",
+                   f"Winograd (NNPACK); {WINOGRAD_ENV}=0 for oneDNN's direct ones")
+    else:
+        report.add("torch", "style fp32 convolutions", "direct (oneDNN)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from desktop.device import cpu_precision, describe_device, pick_device
+from desktop.device import cpu_precision, describe_device, pick_device, winograd_conv
 from desktop.errors import FacestyleError
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -56,7 +56,17 @@ class Precision:
         return self.name == "bf16" and self.device.type == "cuda"
 
     def describe(self) -> str:
-        return describe_device(self.device)
+        """The device line, e.g. ``CPU (AVX2, 2 threads, Winograd)`` (its fp32 convolutions
+        as Winograd transforms, :func:`~desktop.device.winograd_conv`)."""
+        text = describe_device(self.device)
+        if self.winograd and text.endswith(")"):
+            text = text[:-1] + ", Winograd)"
+        return text
+
+    @property
+    def winograd(self) -> bool:
+        """Whether the network's 3x3 convolutions run as NNPACK's Winograd (fp32, CPU)."""
+        return self.name == "fp32" and self.device.type == "cpu" and winograd_conv()
 
 
 def resolve_precision(pref: str, device: torch.device) -> Precision:
