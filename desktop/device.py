@@ -260,7 +260,6 @@ def system_summary() -> dict[str, str]:
         "cpu_kind": cpu_kind(),
         "cpu_native_bf16": str(cpu_has_native_bf16()),
         "cpu_bf16_kernels": str(cpu_bf16_kernels()),
-        "winograd_conv": str(winograd_conv()),
         "cpu_count": str(os.cpu_count()),
     }
     if torch.cuda.is_available():

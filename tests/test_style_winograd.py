@@ -55,7 +55,7 @@ def test_doctor_says_how_the_style_convolutions_run(monkeypatch, fresh_choice, k
     report = Report()
     report_style_convolutions(report)
     assert report.sections["torch"]["style fp32 convolutions"].startswith(expected)
-    assert device.system_summary()["winograd_conv"] == str(expected == "Winograd")
+    assert "winograd_conv" not in device.system_summary()  # said once, in that row
 
 
 @needs_nnpack
