@@ -73,8 +73,10 @@ def test_style_device_line_names_winograd_only_for_fp32_on_the_cpu(monkeypatch):
 _NNPACK_CONV = conv_relu._winograd
 
 
-def _features_and_gradient(winograd: bool, monkeypatch, calls: list[tuple]):
+def _features_and_gradient(winograd: bool, monkeypatch, calls: list[tuple],
+                           min_positions: int = 0):
     monkeypatch.setattr(conv_relu, "winograd_conv", lambda: winograd)
+    monkeypatch.setattr(conv_relu, "WINOGRAD_MIN_POSITIONS", min_positions)
     def counting(x, weight, bias):
         calls.append(tuple(x.shape))
         return _NNPACK_CONV(x, weight, bias)
@@ -107,10 +109,31 @@ def test_winograd_network_gives_the_direct_networks_features_and_gradients(monke
     assert not torch.equal(g0, g1)  # really a different algorithm, not the same kernel
 
 
+@needs_nnpack
+def test_small_maps_keep_the_direct_convolutions(monkeypatch):
+    # 40x56 = 2,240 positions: NNPACK; after the first pooling (20x28 = 560) and deeper:
+    # direct, where NNPACK's per-call kernel transform costs more than it saves
+    assert 560 < conv_relu.WINOGRAD_MIN_POSITIONS <= 2240
+    calls: list[tuple] = []
+    f1, g1 = _features_and_gradient(True, monkeypatch, calls,
+                                    min_positions=conv_relu.WINOGRAD_MIN_POSITIONS)
+    # conv1_1 and conv1_2, forward and adjoint
+    assert sorted(calls) == sorted([(1, 3, 40, 56), (1, 64, 40, 56), (1, 64, 40, 56),
+                                    (1, 64, 40, 56)])
+    f0, g0 = _features_and_gradient(False, monkeypatch, [])
+    # a rounding difference can flip a ReLU or a max-pooling choice at a near-tie, which
+    # moves a few gradient values (measured 7e-4 here; all-NNPACK networks: 7e-5 to 7e-4)
+    assert float((g0 - g1).norm() / g0.norm()) < 2e-3
+    for name, f in f0.items():
+        assert float((f - f1[name]).abs().max()) < 1e-4 * float(f.abs().max()), name
+
+
 def test_winograd_leaves_bf16_and_channels_last_maps_alone(monkeypatch):
     monkeypatch.setattr(conv_relu, "winograd_conv", lambda: True)
+    monkeypatch.setattr(conv_relu, "WINOGRAD_MIN_POSITIONS", 36)
     x = torch.zeros(1, 8, 6, 6)
     assert conv_relu._winograd_applies(x)
+    assert not conv_relu._winograd_applies(torch.zeros(1, 8, 5, 6))  # under the minimum
     assert not conv_relu._winograd_applies(x.to(torch.bfloat16))
     assert not conv_relu._winograd_applies(torch.zeros(1, 8, 6, 6).contiguous(
         memory_format=torch.channels_last))

@@ -39,10 +39,23 @@ _TWO = [2, 2]
 _ZERO = [0, 0]
 
 
+#: The smallest map (H x W positions) whose convolutions go through NNPACK's Winograd.
+#: NNPACK transforms all ``C_in x C_out`` kernels on every call (about 12 ms for a 512 x 512
+#: layer on two AVX2 cores, whatever the map's size), which only pays where the map is
+#: large. Measured per layer, forward and adjoint, on 2 AVX2 cores (emulated): 3,072
+#: positions and more, Winograd wins (512 channels at 64x48: 42 against 72 ms; 128 at
+#: 64x48: 3.3 against 4.4 ms); at 768 the direct kernels win (512 channels at 32x24: 18.1
+#: against 19.1 ms; 256 at 32x24: 4.4 against 5.4) and below that by far (512 at 16x12:
+#: 4.9 against 13.4 ms). So a 128 px scale's evaluation takes half as long.
+WINOGRAD_MIN_POSITIONS = 1536
+
+
 def _winograd_applies(x: torch.Tensor) -> bool:
     """Whether ``x`` (an input or a gradient map) goes through NNPACK's Winograd kernels:
-    fp32 NCHW on the CPU, where :func:`~desktop.device.winograd_conv` chose them."""
+    fp32 NCHW on the CPU, where :func:`~desktop.device.winograd_conv` chose them, with at
+    least :data:`WINOGRAD_MIN_POSITIONS` positions."""
     return (x.dtype == torch.float32 and x.device.type == "cpu" and x.dim() == 4
+            and x.shape[2] * x.shape[3] >= WINOGRAD_MIN_POSITIONS
             and x.is_contiguous() and winograd_conv())
 
 
