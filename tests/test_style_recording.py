@@ -1,6 +1,7 @@
 """Recording a job's iterations and saving G every N iterations (no Qt, no VGG)."""
 
 import numpy as np
+import pytest
 
 from desktop.style.recording import Autosave, Recorder, recorded
 from desktop.style.settings import IterationReport, StyleSettings
@@ -43,3 +44,47 @@ def test_a_failing_autosave_stops_saving_but_not_painting(tmp_path):
     assert len(out) == 6 and len(rec.rows) == 6
     assert len(calls) == 1 and rec.saved == []
     assert "No space left" in str(rec.save_errors[0])
+
+
+def _row(step, seconds, scale=0, size=(0, 0)):
+    from desktop.style.recording import LossRow
+
+    return LossRow(step, step, 0.0, 0.0, 0.0, 0.0, seconds, scale, size)
+
+
+def _report(scale_index, scale_iteration, scales, iteration, total):
+    image = np.zeros((4, 6, 3), np.uint8)
+    return IterationReport(iteration, total, image, 0.0, 0.0, 0.0, 0.0, 0.1,
+                           scale_index=scale_index, scales=scales,
+                           scale_iteration=scale_iteration)
+
+
+def test_eta_of_one_scale_is_the_recent_pace_without_the_first_iteration():
+    from desktop.style.recording import eta_from_rows
+
+    rows = [_row(1, 2.0)] + [_row(i, 0.5) for i in range(2, 11)]
+    report = _report(0, 0, [], 10, 50)
+    assert eta_from_rows(rows, report) == pytest.approx(40 * 0.5)
+    assert eta_from_rows([], report) is None
+
+
+def test_eta_extrapolates_a_larger_scale_from_the_two_paces_measured():
+    from desktop.style.recording import eta_from_rows
+
+    scales = [(96, 128, 50), (192, 256, 50), (384, 512, 200)]
+    coarse = [_row(1, 0.9, 0)] + [_row(i, 0.2, 0) for i in range(2, 51)]
+    # during the first scale: pixels alone (an upper bound), 46 + 50 x 4 + 200 x 16 of them
+    assert eta_from_rows(coarse[:4], _report(0, 4, scales, 4, 300)) == pytest.approx(
+        0.2 * (46 + 50 * 4 + 200 * 16))
+    middle = coarse + [_row(50 + i, 0.5, 1) for i in range(1, 11)]
+    # 0.2 s at 12,288 px and 0.5 s at 49,152 px: 0.5 + 0.3 x 4 = 1.7 s at 196,608 px
+    eta = eta_from_rows(middle, _report(1, 10, scales, 60, 300))
+    assert eta == pytest.approx(40 * 0.5 + 200 * 1.7)
+    assert eta < 40 * 0.5 + 200 * 0.5 * 4  # below the proportional estimate
+
+
+def test_recorder_eta_uses_its_rows():
+    rec = Recorder()
+    for i in range(1, 6):
+        rec.add(_row(i, 1.0 if i == 1 else 0.25))
+    assert rec.eta_seconds(_report(0, 0, [], 5, 9)) == pytest.approx(4 * 0.25)

@@ -91,6 +91,58 @@ class Recorder:
         return sum(r.seconds for r in recent) / len(recent)
 
 
+    def eta_seconds(self, report: IterationReport, window: int = 10) -> float | None:
+        """Seconds until the job's last iteration, from the pace so far (None before the
+        first iteration). See :func:`eta_from_rows`."""
+        with self._lock:
+            rows = list(self.rows)
+        return eta_from_rows(rows, report, window)
+
+
+def _scale_pace(rows: list[LossRow], scale: int, window: int) -> float | None:
+    """Mean seconds per iteration of the last ``window`` rows of ``scale``, leaving out
+    the scale's first iteration (L-BFGS's first steps often evaluate J twice) when
+    there are others."""
+    mine = [r.seconds for r in rows if r.scale_index == scale]
+    if len(mine) > 1:
+        mine = mine[1:]
+    mine = mine[-window:]
+    return sum(mine) / len(mine) if mine else None
+
+
+def eta_from_rows(rows: list[LossRow], report: IterationReport, window: int = 10
+                  ) -> float | None:
+    """Seconds left in a job whose latest report is ``report``, given its ``rows``.
+
+    The rest of the current scale runs at its recent pace. A later, larger scale costs
+    ``a + b * pixels`` per iteration, the line through the pace of the scale before this
+    one and this one's: an iteration's cost is not proportional to its pixels (at 128 px
+    fixed costs weigh; measured on 2 AVX2 cores: 0.22 s at 128 px, 0.5 s at 256 px,
+    1.4-1.6 s at 512 px), so pixels alone would put the ETA 2-3x too far during the first
+    scale. With one scale measured, pixels alone it is (an upper bound), until the next.
+    """
+    pace = _scale_pace(rows, report.scale_index, window)
+    if pace is None:
+        return None
+    if not report.scales:
+        return max(0, report.total_iterations - report.iteration) * pace
+    k = report.scale_index
+    h, w, n = report.scales[k]
+    pixels = float(h * w)
+    slope = pace / pixels  # seconds per pixel-iteration: proportional, no fixed part
+    base = 0.0
+    if k > 0:
+        before = _scale_pace(rows, k - 1, window)
+        ph, pw, _ = report.scales[k - 1]
+        if before is not None and pixels > ph * pw and pace > before:
+            slope = (pace - before) / (pixels - ph * pw)
+            base = pace - slope * pixels
+    left = max(0, n - report.scale_iteration) * pace
+    for sh, sw, sn in report.scales[k + 1:]:
+        left += sn * (base + slope * sh * sw)
+    return left
+
+
 def recorded(
     reports: Iterable[IterationReport],
     settings: StyleSettings,

@@ -158,11 +158,10 @@ class StyleJob(WorkerJob):
         return self.recorder.seconds_per_iteration()
 
     def eta_seconds(self) -> float | None:
-        spi = self.seconds_per_iteration()
         last = self.last
-        if spi is None or last is None:
+        if last is None:
             return None
-        return last.remaining_work() * spi  # coarser scales' iterations weigh less
+        return self.recorder.eta_seconds(last)  # a larger scale's iterations cost more
 
     # -- from the worker ---------------------------------------------------------------
     def _flush_rows(self) -> None:
