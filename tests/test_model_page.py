@@ -6,7 +6,6 @@ switches the decision rule, and exports the ROC as a PNG."""
 
 from __future__ import annotations
 
-import gc
 import shutil
 import threading
 
@@ -209,10 +208,6 @@ def test_a_fine_tune_runs_from_the_page_off_the_ui_thread(registry, model_galler
     qtbot.waitUntil(lambda: page.warmup_worker is None or not page.warmup_worker.is_running,
                     timeout=60_000)
 
-    # the suite's own garbage (hundreds of tests' windows and tensors) is collected now,
-    # not in a full collection that would land in the measured window (a 269 ms gap seen
-    # once in a full run; the app itself freezes its long-lived objects, torch_runtime)
-    gc.collect()
     steps = []
     gaps = []
     clock = QElapsedTimer()

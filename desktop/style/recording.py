@@ -90,7 +90,6 @@ class Recorder:
         recent = [r for r in recent if r.scale_index == recent[-1].scale_index]
         return sum(r.seconds for r in recent) / len(recent)
 
-
     def eta_seconds(self, report: IterationReport, window: int = 10) -> float | None:
         """Seconds until the job's last iteration, from the pace so far (None before the
         first iteration). See :func:`eta_from_rows`."""
