@@ -76,7 +76,7 @@ def test_coarse_to_fine_is_the_default_and_reports_every_scale():
     s = small(size=512, iterations=12, multiscale=True)
     plan = plan_job((384, 512, 3), s)
     assert plan.scales == [(96, 128), (192, 256), (384, 512)]
-    assert plan.iterations == [2, 2, 8]  # a sixth per coarser scale, full size the rest
+    assert plan.iterations == [1, 1, 10]  # a fifteenth (at least 1) per coarser scale
     reports = list(stylize(make_content(96, 128), [make_style()], small(
         size=256, iterations=5, stop_when_flat=False)))
     assert reports[0].scales == [(96, 128, 1), (192, 256, 4)]
@@ -86,7 +86,7 @@ def test_coarse_to_fine_is_the_default_and_reports_every_scale():
 
 def test_iterations_split_gives_the_full_size_most_and_every_scale_some():
     split = optimize.split_iterations
-    assert split(300, 3) == [50, 50, 200] and split(300, 2) == [50, 250]
+    assert split(300, 3) == [20, 20, 260] and split(300, 2) == [20, 280]
     assert split(300, 1) == [300]
     assert split(3, 3) == [1, 1, 1] and split(2, 3) == [0, 0, 2]
     for total in range(1, 40):

@@ -61,11 +61,17 @@ MIN_SIZE = 32
 #: Coarse-to-fine: the coarsest scale's longest side is at least this.
 MIN_SCALE_SIZE = 128
 #: Coarse-to-fine: the share of the iterations each coarser scale gets (the finest gets
-#: the rest). Measured on tubingen + starry_night at 512 px (re-scored by the fp32 J at
-#: 512 px): 50/50/200 iterations reach the J of 300 single-scale iterations after 104
-#: full-size ones; 100/100/200 after 102, at twice the coarse cost; 100/100/100 not at all
-#: (within 0.5% at the end). More coarse iterations than this buy nothing at full size.
-COARSE_SHARE = 1 / 6
+#: the rest): 20 each of the default 300. The number of full-size iterations a job needs
+#: hardly depends on how far the coarse scales went (after each upsampling J jumps and
+#: the first 20 or so full-size iterations repair it), but a coarse iteration is not as
+#: cheap as its pixels say (on 2 AVX2 cores 128 px costs 1/8 and 256 px 0.4 of a 512 px
+#: one). Measured, bf16, J after N full-size iterations, 20/20 against 50/50 at 512 px:
+#: tubingen + starry_night reached the 300-iteration reference's J after 104 full-size
+#: iterations against 101; tubingen + Matisse needs about 1 more and brad_pitt + the
+#: Scream about 13 more, each fewer than the 30 + 30 coarse iterations save (worth 26 s
+#: against 2-22 s on AVX2). 100/100 buys nothing over 50/50; 10/10 is about as fast as
+#: 20/20 on tubingen but leaves the first scale after two seconds.
+COARSE_SHARE = 1 / 15
 #: L-BFGS history (pairs kept). neural-style keeps 100, scipy's L-BFGS-B (Gatys et al.'s
 #: optimiser) 10. Measured on tubingen + starry_night, 256 px, 200 iterations: 50 reaches
 #: the same J as 100 (within 0.1%), 20 is 1.4% worse; each pair costs 2 vectors of 3 H W
