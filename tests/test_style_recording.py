@@ -88,3 +88,7 @@ def test_recorder_eta_uses_its_rows():
     for i in range(1, 6):
         rec.add(_row(i, 1.0 if i == 1 else 0.25))
     assert rec.eta_seconds(_report(0, 0, [], 5, 9)) == pytest.approx(4 * 0.25)
+    # the it/s shown beside the ETA is the same pace (the slow first iteration left out)
+    assert rec.seconds_per_iteration() == pytest.approx(0.25)
+    rec.add(_row(6, 3.0, scale=1))  # a new scale's first iteration: all there is of it
+    assert rec.seconds_per_iteration() == pytest.approx(3.0)

@@ -81,14 +81,14 @@ class Recorder:
             self.rows.append(row)
 
     def seconds_per_iteration(self, window: int = 10) -> float | None:
-        """Mean own time of the last ``window`` iterations of the current scale (None
-        before the first)."""
+        """Mean own time of the last ``window`` iterations of the current scale, its
+        first iteration left out once there are others: the pace the ETA uses too, so the
+        status line's it/s and ETA agree (None before the first iteration)."""
         with self._lock:
-            recent = self.rows[-window:]
-        if not recent:
+            rows = list(self.rows)
+        if not rows:
             return None
-        recent = [r for r in recent if r.scale_index == recent[-1].scale_index]
-        return sum(r.seconds for r in recent) / len(recent)
+        return _scale_pace(rows, rows[-1].scale_index, window)
 
     def eta_seconds(self, report: IterationReport, window: int = 10) -> float | None:
         """Seconds until the job's last iteration, from the pace so far (None before the
