@@ -244,3 +244,33 @@ def test_a_turn_counts_only_when_the_face_also_moved_out_of_its_plane():
         flat.update(i / 30, x, turn_allowed=False)
         solid.update(i / 30, x, turn_allowed=True)
     assert flat.passed is None and solid.passed == "turn"
+
+
+def test_every_default_landmark_model_shares_one_parse_of_the_file(monkeypatch):
+    """Two pipelines asking at once get the same 68-point model from one parse (the second
+    loader waits for the first instead of parsing the 100 MB file beside it)."""
+    import threading
+    import time
+
+    from desktop.face.landmarks import ShapePredictor
+    from desktop.face.liveness import landmarks68
+
+    parses = []
+    release = threading.Event()
+
+    def parse(cls, **kwargs):
+        parses.append(threading.get_ident())
+        release.wait(5)
+        return object()
+
+    monkeypatch.setattr(landmarks68, "_shared", None)
+    monkeypatch.setattr(ShapePredictor, "load_68", classmethod(parse))
+    first, second = LandmarkModel(), LandmarkModel()
+    first.request()
+    second.request()
+    time.sleep(0.05)  # both loader threads are in: one parsing, one waiting
+    assert first.get() is None and second.get() is None and len(parses) == 1
+    release.set()
+    assert first.wait(5) is second.wait(5) is not None
+    assert len(parses) == 1
+    assert LandmarkModel().wait(5) is first.get()  # a later one too, at once

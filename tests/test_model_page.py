@@ -263,12 +263,10 @@ def test_a_fine_tune_runs_from_the_page_off_the_ui_thread(registry, model_galler
     assert len(gaps) >= 3 and len(gaps) >= sum(gaps) / 100, (len(gaps), sum(gaps))
     # the click itself only wires and starts the worker (about 50 ms here; generous bound)
     assert click_ms <= 500, f"the start click held the UI thread {click_ms} ms"
-    # the worker's first moments: in a full suite run (a large heap, hundreds of tests'
-    # threads and objects) the first gap after the click was 230-300 ms, alone 50 ms;
-    # cause not found yet (open in issue 12's note), so it gets its own, looser bound
-    assert gaps[0] <= 500, f"the UI thread stalled {gaps[0]} ms as the fine-tune started"
-    rest = gaps[1:]
-    assert max(rest) <= 200, f"the UI thread stalled {max(rest)} ms ({sorted(rest)[-5:]})"
+    # (in full suite runs the first gap once reached 230-300 ms: two parses of the 68-point
+    # landmark model, left running by earlier tests' pipelines, were sharing the GIL; the
+    # model is now parsed once per process, see desktop.face.liveness.landmarks68)
+    assert max(gaps) <= 200, f"the UI thread stalled {max(gaps)} ms ({sorted(gaps)[-5:]})"
 
 
 def test_cancel_stops_the_fine_tune_and_saves_nothing(registry, model_gallery, open_page,

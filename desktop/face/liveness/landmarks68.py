@@ -17,10 +17,24 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def _load_default() -> Any:
-    from desktop.face.landmarks import ShapePredictor
+_shared_lock = threading.Lock()
+_shared: Any = None
 
-    return ShapePredictor.load_68()
+
+def _load_default() -> Any:
+    """The 68-point model, parsed at most once per process and shared by every
+    :class:`LandmarkModel` (the live pipeline's, the enrolment dialog's...): a second
+    loader waits for the first instead of parsing the file beside it (about 10 s of
+    numpy-heavy work, sharing the GIL with the UI thread: seen in the test suite, two
+    parses left running by earlier pipelines, beside a fine-tune starting, stalled the
+    UI thread's 10 ms heartbeat for 130-300 ms)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            from desktop.face.landmarks import ShapePredictor
+
+            _shared = ShapePredictor.load_68()
+        return _shared
 
 
 class LandmarkModel:
