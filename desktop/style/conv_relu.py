@@ -61,7 +61,15 @@ def _winograd_applies(x: torch.Tensor) -> bool:
 
 def _winograd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
               ) -> torch.Tensor:
-    """3x3, stride 1, padding 1 convolution of NCHW fp32 ``x`` as NNPACK's Winograd."""
+    """3x3, stride 1, padding 1 convolution of NCHW fp32 ``x`` as NNPACK's Winograd.
+
+    NNPACK runs on a thread pool of its own, which torch creates at the first such call
+    in the process with the *calling* thread's ``torch.get_num_threads()`` and which keeps
+    that size and the caller's OS priority for good: measured on 2 AVX2 cores, a pool first
+    made by a one-thread caller stayed at one thread (a 128-channel 192x256 convolution
+    100-170 ms instead of 45-60 ms) after ``set_num_threads(2)``. So the first caller must
+    be a job thread with the threads (and priority) every later job should have: in the
+    app, every network job runs on a lowered thread with every core."""
     return torch._nnpack_spatial_convolution(x, weight, bias, _PAD)
 
 

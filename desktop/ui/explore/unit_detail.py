@@ -204,8 +204,10 @@ class UnitDetail(QDialog):
 
     def _compute_map(self, image: np.ndarray, label: str) -> None:
         self.map_facts.setText(f"Computing the map over {label}…")
+        # below the UI, like every job that runs a network (its threads, and NNPACK's pool
+        # where this is the first Winograd convolution of the session, inherit that)
         worker = Worker(_map, self._network(), image, self.index.layer, self.unit,
-                        self.index.geometry)
+                        self.index.geometry, low_priority=True)
         self._start(worker, lambda result, label=label: self._show_map(result, label))
 
     def _show_map(self, result: tuple[np.ndarray, float, float], label: str) -> None:
