@@ -23,7 +23,7 @@ _shared: Any = None
 
 def _load_default() -> Any:
     """The 68-point model, parsed at most once per process and shared by every
-    :class:`LandmarkModel` (the live pipeline's, the enrolment dialog's...): a second
+    :class:`LandmarkModel` (each live pipeline and liveness monitor makes one): a second
     loader waits for the first instead of parsing the file beside it (about 10 s of
     numpy-heavy work, sharing the GIL with the UI thread: seen in the test suite, two
     parses left running by earlier pipelines, beside a fine-tune starting, stalled the
