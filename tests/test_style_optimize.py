@@ -9,10 +9,11 @@ import torch
 
 from desktop.errors import Cancelled, FacestyleError
 from desktop.style import optimize
-from desktop.style.images import rgb_to_yiq
+from desktop.style.images import resize, rgb_to_yiq
 from desktop.style.lbfgs import LBFGS
 from desktop.style.optimize import estimate_memory, plan_job, stylize
 from desktop.style.settings import StyleSettings
+from desktop.style.vgg import preprocess
 from desktop.tasks import CancelToken
 
 
@@ -82,6 +83,40 @@ def test_coarse_to_fine_is_the_default_and_reports_every_scale():
     assert reports[0].scales == [(96, 128, 1), (192, 256, 4)]
     assert [r.size for r in reports] == [(96, 128)] + [(192, 256)] * 4
     assert [r.scale_iteration for r in reports] == [1, 1, 2, 3, 4]
+
+
+def test_upsampling_g_keeps_the_start_images_detail_and_carries_the_coarse_change():
+    content = make_content(96, 128)
+    fine, coarse = preprocess(content), preprocess(resize(content, 48, 64))
+    # nothing changed at the coarse scale: the fine scale starts from the sharp content
+    assert torch.equal(optimize.upsample_g(coarse.clone(), 96, 128, coarse, fine), fine)
+    blurred = optimize.upsample_g(coarse, 96, 128)  # without origins: G itself, blurred
+    assert (blurred - fine).abs().max() > 20.0  # the red block's edges
+    # a change painted at the coarse scale arrives upsampled on top of the sharp content
+    change = torch.zeros_like(coarse)
+    change[..., 10:20, 20:40] = 30.0
+    out = optimize.upsample_g(coarse + change, 96, 128, coarse, fine)
+    assert torch.allclose(out - fine, optimize.upsample_g(change, 96, 128), atol=1e-4)
+    assert float((out - fine)[..., 24:36, 44:76].mean()) == pytest.approx(30.0, abs=0.5)
+
+
+def test_each_finer_scale_starts_from_the_content_at_its_own_size(monkeypatch):
+    calls = []
+    real = optimize.upsample_g
+    monkeypatch.setattr(optimize, "upsample_g",
+                        lambda g, h, w, a=None, b=None: calls.append((h, w, a, b)) or
+                        real(g, h, w, a, b))
+    s = small(size=256, iterations=4, multiscale=True, stop_when_flat=False)
+    content = make_content(96, 128)
+    list(stylize(content, [make_style()], s))
+    assert [(h, w) for h, w, _, _ in calls] == [(192, 256)]
+    _, _, coarse, fine = calls[0]
+    assert torch.equal(coarse, preprocess(resize(content, 96, 128)))
+    assert torch.equal(fine, preprocess(resize(content, 192, 256)))
+    calls.clear()  # a noise start has no image to keep: G itself is upsampled
+    list(stylize(content, [make_style()], small(size=256, iterations=4, multiscale=True,
+                                                init="noise", stop_when_flat=False)))
+    assert [(a, b) for _, _, a, b in calls] == [(None, None)]
 
 
 def test_iterations_split_gives_the_full_size_most_and_every_scale_some():

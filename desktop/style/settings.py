@@ -49,7 +49,7 @@ class StyleSettings:
     preserve_colors: bool = False
     pooling: Literal["max", "avg"] = "max"
     #: coarse to fine: optimise at 1/4 and 1/2 of the size first (each halving >= 128 px),
-    #: upsampling G between scales; each coarser scale gets a sixth of ``iterations``
+    #: upsampling G between scales; each coarser scale gets a fifteenth of ``iterations``
     multiscale: bool = True
     #: end a scale (the job, at the last one) once J stops improving: it fell by less than
     #: ``optimize.FLAT_FRACTION`` over the last ``optimize.FLAT_WINDOW`` iterations

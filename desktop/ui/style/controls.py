@@ -65,7 +65,7 @@ POOL_TIP = ("How VGG19 downsamples: max pooling (as trained) or average pooling,
 MULTI_TIP = ("Paint coarse to fine (on by default): solve at 1/4 and 1/2 of the size first,\n"
              "then refine at full size. The first picture shows within a second or two, and\n"
              "a good full-size picture takes about 3x fewer full-size iterations.\n"
-             "Each smaller scale gets a sixth of the iterations, full size the rest.")
+             "Each smaller scale gets a fifteenth of the iterations, full size the rest.")
 FLAT_TIP = ("End each scale, and the job at the last one, once J improves by less than 0.2%\n"
             "over 10 iterations: further iterations would not change the picture visibly.")
 DEVICE_TIP = "auto uses a CUDA GPU when present, else the CPU."
