@@ -73,9 +73,11 @@ def test_eta_extrapolates_a_larger_scale_from_the_two_paces_measured():
 
     scales = [(96, 128, 50), (192, 256, 50), (384, 512, 200)]
     coarse = [_row(1, 0.9, 0)] + [_row(i, 0.2, 0) for i in range(2, 51)]
-    # during the first scale: pixels alone (an upper bound), 46 + 50 x 4 + 200 x 16 of them
-    assert eta_from_rows(coarse[:4], _report(0, 4, scales, 4, 300)) == pytest.approx(
-        0.2 * (46 + 50 * 4 + 200 * 16))
+    # during the first scale one pace cannot price the larger scales: not known yet
+    assert eta_from_rows(coarse[:4], _report(0, 4, scales, 4, 300)) is None
+    single = [(384, 512, 300)]  # a job of one scale has its ETA from the first pace
+    assert eta_from_rows(coarse[:4], _report(0, 4, single, 4, 300)) == pytest.approx(
+        0.2 * 296)
     middle = coarse + [_row(50 + i, 0.5, 1) for i in range(1, 11)]
     # 0.2 s at 12,288 px and 0.5 s at 49,152 px: 0.5 + 0.3 x 4 = 1.7 s at 196,608 px
     eta = eta_from_rows(middle, _report(1, 10, scales, 60, 300))

@@ -275,11 +275,16 @@ def test_coarse_to_fine_job_marks_each_scale_on_the_plot_and_under_g(qtbot, tab)
     load_pair(tab)
     make_tiny(tab, iterations=4, size=256, multiscale=True)
     captions: list[str] = []
+    stats: list[str] = []
     tab.job.report.connect(lambda r: captions.append(tab.live.canvas.caption))
+    tab.job.report.connect(lambda r: stats.append(tab.live.stats.text()))
     with qtbot.waitSignal(tab.job.ended, timeout=JOB_TIMEOUT_MS):
         tab.start()
     tab.live.plot.flush()
     assert tab.live.plot.scale_marks() == [(1.0, "128 px"), (2.0, "256 px")]  # 1 + 3 its
+    # the coarse scale's pace cannot price the full size: no made-up ETA until it can
+    assert "ETA after this scale" in stats[0]
+    assert "ETA 0:0" in stats[-1] and "after this scale" not in stats[-1]
     assert tab.live.plot.point_count("total") == 4
     assert "256×192 px · scale 2 of 2" in captions[-1]
     assert tab.job.last.size == (192, 256)

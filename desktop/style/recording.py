@@ -118,7 +118,9 @@ def eta_from_rows(rows: list[LossRow], report: IterationReport, window: int = 10
     one and this one's: an iteration's cost is not proportional to its pixels (at 128 px
     fixed costs weigh; measured on 2 AVX2 cores: 0.22 s at 128 px, 0.5 s at 256 px,
     1.4-1.6 s at 512 px), so pixels alone would put the ETA 2-3x too far during the first
-    scale. With one scale measured, pixels alone it is (an upper bound), until the next.
+    scale. With one scale measured that line is unknown: during the first scale of a job
+    whose later scales are larger the ETA is None (pixels alone said 29 minutes at 128 px
+    on 2 AVX2 cores for a job that took 4); with one scale or two paces measured, a value.
     """
     pace = _scale_pace(rows, report.scale_index, window)
     if pace is None:
@@ -130,6 +132,8 @@ def eta_from_rows(rows: list[LossRow], report: IterationReport, window: int = 10
     pixels = float(h * w)
     slope = pace / pixels  # seconds per pixel-iteration: proportional, no fixed part
     base = 0.0
+    if k == 0 and any(sh * sw > pixels for sh, sw, _ in report.scales[1:]):
+        return None
     if k > 0:
         before = _scale_pace(rows, k - 1, window)
         ph, pw, _ = report.scales[k - 1]

@@ -303,6 +303,8 @@ class StyleTab(QWidget):
             parts.append(f"{1 / spi:.2f} it/s" if spi < 1 else f"{spi:.1f} s/it")
         if eta is not None:
             parts.append(f"ETA {format_duration(eta)}")
+        elif report.scale_index == 0 and len(report.scales) > 1:
+            parts.append("ETA after this scale")  # its pace alone cannot price the next
         parts.append(f"J = {report.total:.4g}")
         if self.job.state == PAUSED:
             parts.append("paused")
