@@ -92,6 +92,8 @@ def main() -> int:
             print(f"first G on screen {first:.2f} s after Start ({last.size[1]}x{last.size[0]} "
                   f"px, {last.precision}, {last.threads} threads)", flush=True)
         if last is not None and last.iteration >= args.at:
+            print(f"iteration {last.iteration} on screen {time.monotonic() - started:.2f} s "
+                  "after Start", flush=True)
             break
         if not tab.job.running:
             break

@@ -70,6 +70,13 @@ MIN_SCALE_SIZE = 128
 #: alone, 20: 84, 40: 80. Twenty at 128 px keep a stylised G changing on screen from
 #: about a second after Start until the slower iterations begin.
 COARSE_SHARE = 1 / 15
+#: L-BFGS's first step at each scale moves the most-pushed pixel by this many grey levels
+#: (steepest descent; see :mod:`desktop.style.lbfgs`). Measured, tubingen + starry_night at
+#: 512 px, bf16: with 10 instead of 1, J after the 128 px scale's 3rd iteration is 2.9e13
+#: instead of 1.0e14 (a stylised G on screen an iteration or two sooner, which on 2 AVX2
+#: cores is about half a second), and the full-size iterations to the reference's J are 84
+#: instead of 86 (``bench/style_schedules.py``); 30 needed a retreat at the 2nd iteration.
+LBFGS_FIRST_STEP = 10.0
 #: L-BFGS history (pairs kept). neural-style keeps 100, scipy's L-BFGS-B (Gatys et al.'s
 #: optimiser) 10. Measured on tubingen + starry_night, 256 px, 200 iterations: 50 reaches
 #: the same J as 100 (within 0.1%), 20 is 1.4% worse; each pair costs 2 vectors of 3 H W
@@ -553,7 +560,8 @@ class Stepper:
         if settings.optimizer == "adam":
             self.adam = torch.optim.Adam([x], lr=float(settings.lr))
         else:
-            self.lbfgs = LBFGS(history_size=LBFGS_HISTORY, lr=1.0, project=project)
+            self.lbfgs = LBFGS(history_size=LBFGS_HISTORY, lr=1.0, project=project,
+                               first_step=LBFGS_FIRST_STEP)
 
     def step(self, grad: torch.Tensor) -> bool:
         """Update G from its gradient; False when L-BFGS can no longer descend."""
