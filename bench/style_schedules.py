@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import desktop  # noqa: E402
 
 desktop.use_openmp_default_wait()
 
-from style_speed import DATA, reference_objective, single  # noqa: E402
+from style_speed import DATA, reference_cache, reference_objective, single  # noqa: E402
 
 from desktop.device import machine_line  # noqa: E402
 from desktop.imageio import load_rgb  # noqa: E402
@@ -57,6 +56,7 @@ def count(content, style, schedule, size: int, target: float | None, after: int,
         return [imgs.fit_size(height, width, s) for s, _ in schedule] + [(height, width)]
 
     coarse = [n for _, n in schedule]
+    real = (optimize.scale_sizes, optimize.split_iterations, optimize.upsample_g)
     real_upsample = optimize.upsample_g
     optimize.scale_sizes = scales
     optimize.split_iterations = lambda total, n_scales: [*coarse, total - sum(coarse)]
@@ -80,7 +80,7 @@ def count(content, style, schedule, size: int, target: float | None, after: int,
                         f"evaluations {coarse_evals}")
         return f"not reached within {budget} full-size iterations"
     finally:
-        optimize.upsample_g = real_upsample
+        optimize.scale_sizes, optimize.split_iterations, optimize.upsample_g = real
 
 
 def main() -> int:
@@ -96,8 +96,7 @@ def main() -> int:
     print(f"machine: {machine_line()}")
     target = None
     if not args.after:
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / \
-            "facestyle" / "bench" / f"ttq-reference-{args.size}-300.json"
+        cache = reference_cache(args.size, 300)
         if not cache.is_file():
             print(f"no reference J in {cache}: run bench/style_speed.py --only-ttq first, "
                   "or use --after N", file=sys.stderr)

@@ -230,6 +230,12 @@ def medians(seconds: list[tuple[float, float]], warmup: int) -> tuple[float, flo
 
 
 # --- time to quality -------------------------------------------------------------------
+def reference_cache(size: int, iterations: int) -> Path:
+    """Where the reference's full run at ``size`` (its J and time) is kept between runs."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "facestyle" / \
+        "bench" / f"ttq-reference-{size}-{iterations}.json"
+
+
 def reference_timed(content: np.ndarray, style: np.ndarray, size: int, iterations: int,
                     measured: int) -> dict:
     """The reference at ``size``: wall seconds for ``iterations`` single-scale L-BFGS
@@ -241,8 +247,7 @@ def reference_timed(content: np.ndarray, style: np.ndarray, size: int, iteration
     settings = single(size=size, iterations=iterations, precision="fp32")
     key = {"size": size, "iterations": iterations, "torch": torch.__version__,
            "content": CONTENT.name, "style": STYLE.name, "settings": settings.to_json()}
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "facestyle" / \
-        "bench" / f"ttq-reference-{size}-{iterations}.json"
+    cache = reference_cache(size, iterations)
     kept = json.loads(cache.read_text()) if cache.is_file() else None
     if kept is not None and kept.get("key") != key:
         kept = None

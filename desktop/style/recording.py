@@ -109,6 +109,15 @@ def _scale_pace(rows: list[LossRow], scale: int, window: int) -> float | None:
     return sum(mine) / len(mine) if mine else None
 
 
+def eta_waits_for_next_scale(report: IterationReport) -> bool:
+    """True during the first scale of a job whose later scales are larger: one pace
+    measured cannot price them (see :func:`eta_from_rows`), so no ETA is known yet."""
+    if report.scale_index != 0 or not report.scales:
+        return False
+    h, w, _ = report.scales[0]
+    return any(sh * sw > h * w for sh, sw, _ in report.scales[1:])
+
+
 def eta_from_rows(rows: list[LossRow], report: IterationReport, window: int = 10
                   ) -> float | None:
     """Seconds left in a job whose latest report is ``report``, given its ``rows``.
@@ -120,10 +129,10 @@ def eta_from_rows(rows: list[LossRow], report: IterationReport, window: int = 10
     1.4-1.6 s at 512 px), so pixels alone would put the ETA 2-3x too far during the first
     scale. With one scale measured that line is unknown: during the first scale of a job
     whose later scales are larger the ETA is None (pixels alone said 29 minutes at 128 px
-    on 2 AVX2 cores for a job that took 4); with one scale or two paces measured, a value.
+    on 2 AVX2 cores for a job that took 4): :func:`eta_waits_for_next_scale`.
     """
     pace = _scale_pace(rows, report.scale_index, window)
-    if pace is None:
+    if pace is None or eta_waits_for_next_scale(report):
         return None
     if not report.scales:
         return max(0, report.total_iterations - report.iteration) * pace
@@ -132,8 +141,6 @@ def eta_from_rows(rows: list[LossRow], report: IterationReport, window: int = 10
     pixels = float(h * w)
     slope = pace / pixels  # seconds per pixel-iteration: proportional, no fixed part
     base = 0.0
-    if k == 0 and any(sh * sw > pixels for sh, sw, _ in report.scales[1:]):
-        return None
     if k > 0:
         before = _scale_pace(rows, k - 1, window)
         ph, pw, _ = report.scales[k - 1]

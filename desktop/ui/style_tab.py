@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from desktop.errors import FacestyleError
 from desktop.style.presets import apply_preset
-from desktop.style.recording import Autosave, LossRow
+from desktop.style.recording import Autosave, LossRow, eta_waits_for_next_scale
 from desktop.style.settings import IterationReport, StyleSettings
 from desktop.ui.error_dialog import show_error
 from desktop.ui.qthreading import Worker
@@ -303,8 +303,8 @@ class StyleTab(QWidget):
             parts.append(f"{1 / spi:.2f} it/s" if spi < 1 else f"{spi:.1f} s/it")
         if eta is not None:
             parts.append(f"ETA {format_duration(eta)}")
-        elif report.scale_index == 0 and len(report.scales) > 1:
-            parts.append("ETA after this scale")  # its pace alone cannot price the next
+        elif eta_waits_for_next_scale(report):
+            parts.append("ETA after this scale")
         parts.append(f"J = {report.total:.4g}")
         if self.job.state == PAUSED:
             parts.append("paused")
